@@ -1,0 +1,64 @@
+# The project's commands. `make run` and `make test` work on a fresh machine
+# that has only Python 3.11; everything else they need they install.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+# CI runs the suite on the PostgreSQL and Redis that run on the machine.
+ifeq ($(CI),true)
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+endif
+
+.PHONY: run test lint bench system-deps migrate model clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.prod-installed: requirements/base.txt requirements/prod.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements/prod.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements/dev.txt
+	touch $@ $(VENV)/.prod-installed
+
+.env:
+	$(BIN)/python -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > $@
+	chmod 600 $@
+
+migrate: $(VENV)/.prod-installed .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+model: $(VENV)/.prod-installed .env
+	$(BIN)/python manage.py export_model --if-missing
+
+## run: set up, then serve on 127.0.0.1:8000 (SQLite, local storage, in-process cache)
+run: migrate model
+	DJANGO_SETTINGS_MODULE=config.settings.local WEB_CONCURRENCY=1 \
+	  $(BIN)/gunicorn -c config/gunicorn.conf.py --bind $(HOST):$(PORT) config.wsgi:application
+
+## test: set up, then run the whole suite
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+## system-deps: Debian packages the browser and proxy tests use (needs root)
+system-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx > /dev/null
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,265 @@
+"""Settings shared by every profile.
+
+Every environment variable the service reads is read here, once, and parsed
+strictly: a malformed value stops the process at start-up instead of being
+guessed at. The other modules in this package only pick defaults for their
+profile; they never read the environment themselves.
+"""
+
+from pathlib import Path
+
+import environ
+from botocore.config import Config as BotoConfig
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+# A local `.env` is for development only (made by `make run`); production
+# gets its environment from the process manager and has no such file.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- core -----------------------------------------------------------------
+SECRET_KEY = env.str("SECRET_KEY", default="")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "analysis",
+    "inference_api",
+]
+
+MIDDLEWARE = [
+    "inference_api.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "inference_api.middleware.AuditMiddleware",
+    "inference_api.middleware.UploadLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- cache: rate-limit counters must be shared by every worker -------------
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=0.5)
+if REDIS_URL:
+    _cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # A dead Redis must answer fast, so the fail mode decides, not a hang.
+        "OPTIONS": {
+            "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+            "socket_timeout": CACHE_TIMEOUT_SECONDS,
+        },
+    }
+else:
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+CACHES = {
+    "default": {**_cache, "KEY_PREFIX": "ia"},
+    "ratelimit": {**_cache, "KEY_PREFIX": "rl"},
+}
+
+# --- storage: the model file and the quarantine ----------------------------
+R2_ENDPOINT_URL = env.str("R2_ENDPOINT_URL", default="")
+R2_ACCESS_KEY_ID = env.str("R2_ACCESS_KEY_ID", default="")
+R2_SECRET_ACCESS_KEY = env.str("R2_SECRET_ACCESS_KEY", default="")
+R2_MODEL_BUCKET = env.str("R2_MODEL_BUCKET", default="")
+R2_QUARANTINE_BUCKET = env.str("R2_QUARANTINE_BUCKET", default="")
+MODEL_STORAGE_DIR = Path(env.str("MODEL_STORAGE_DIR", default=str(VAR_DIR / "models")))
+QUARANTINE_DIR = Path(env.str("QUARANTINE_DIR", default=str(VAR_DIR / "quarantine")))
+
+
+def _r2_storage(bucket: str) -> dict:
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": R2_ENDPOINT_URL,
+            "access_key": R2_ACCESS_KEY_ID,
+            "secret_key": R2_SECRET_ACCESS_KEY,
+            "region_name": "auto",
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            # R2 rejects the CRC checksums current boto3 sends by default.
+            "client_config": BotoConfig(
+                signature_version="s3v4",
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        },
+    }
+
+
+def _local_storage(location: Path) -> dict:
+    # base_url None: nothing in these folders is ever served by URL.
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(location), "base_url": None},
+    }
+
+
+STORAGES = {
+    "default": _local_storage(VAR_DIR / "media"),
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "models": _r2_storage(R2_MODEL_BUCKET) if R2_ENDPOINT_URL else _local_storage(MODEL_STORAGE_DIR),
+    "quarantine": (
+        _r2_storage(R2_QUARANTINE_BUCKET) if R2_ENDPOINT_URL else _local_storage(QUARANTINE_DIR)
+    ),
+}
+
+# --- the model ---------------------------------------------------------------
+MODEL_FILE_NAME = env.str("MODEL_FILE_NAME", default="efficientnet_lite0.pt")
+# Pinned SHA-256 of the model file; empty means "the hash recorded at export".
+MODEL_SHA256 = env.str("MODEL_SHA256", default="")
+MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
+TORCH_THREADS = env.int("TORCH_THREADS", default=1)
+MODEL_TOP_K = env.int("MODEL_TOP_K", default=5)
+
+# --- upload limits -------------------------------------------------------------
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+MAX_IMAGE_DIMENSION = env.int("MAX_IMAGE_DIMENSION", default=8000)
+# Below Pillow's own default (89,478,485); 8000 x 8000 still fits.
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=64_000_000)
+MAX_JPEG_SCANS = env.int("MAX_JPEG_SCANS", default=64)
+ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
+# Django's own form parsing limits, for the few non-file fields allowed.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
+DATA_UPLOAD_MAX_NUMBER_FILES = 2
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+FILE_UPLOAD_HANDLERS = ["inference_api.uploadhandlers.CappedMemoryUploadHandler"]
+
+# --- abuse controls ---------------------------------------------------------------
+RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="30/m")
+RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="300/m")
+RATELIMIT_USE_CACHE = "ratelimit"
+# When the rate-limit cache is unreachable: refuse (false) or let through (true).
+RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
+RATELIMIT_VIEW = "inference_api.views.rate_limited"
+REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+MAX_CONCURRENT_INFERENCES = env.int("MAX_CONCURRENT_INFERENCES", default=2)
+INFERENCE_QUEUE_TIMEOUT = env.float("INFERENCE_QUEUE_TIMEOUT", default=2.0)
+# How many workers serve; more than one needs a shared rate-limit cache.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/v1/.*$"
+CORS_ALLOW_METHODS = ("POST", "OPTIONS")
+CORS_ALLOW_CREDENTIALS = False
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+
+# --- quarantine and retention ---------------------------------------------------------
+QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 1024)
+QUARANTINE_MAX_BYTES_PER_CLIENT = env.int("QUARANTINE_MAX_BYTES_PER_CLIENT", default=50 * 1024 * 1024)
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
+
+# --- observability ----------------------------------------------------------------------
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+
+# --- DRF -----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.MultiPartParser"],
+    "EXCEPTION_HANDLER": "inference_api.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Image classification API",
+    "DESCRIPTION": "Classifies an uploaded JPEG, PNG or WebP image with EfficientNet-Lite0.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- security ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- logging ------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "inference_api.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,126 @@
+"""The API's domain errors: each has an HTTP status and a stable code.
+
+Raise these anywhere on the HTTP boundary; `exceptions.api_exception_handler`
+turns them into the JSON error contract. The message is written for the
+client and must never carry a library's own error text.
+"""
+
+from http import HTTPStatus
+
+
+class ApiError(Exception):
+    """A request the API refuses, with what the client is told."""
+
+    status: int = HTTPStatus.BAD_REQUEST
+    code: str = "bad_request"
+    message: str = "Bad request."
+    # Rejections whose bytes are kept in quarantine for review.
+    flagged: bool = False
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.retry_after = retry_after
+
+
+class NoFile(ApiError):
+    code = "no_file"
+    message = "Send exactly one image in the multipart field 'file'."
+
+
+class TooManyFiles(ApiError):
+    code = "too_many_files"
+    message = "Send exactly one file per request."
+
+
+class MalformedRequest(ApiError):
+    code = "malformed_request"
+    message = "The request body could not be parsed as multipart/form-data."
+
+
+class InvalidApiKey(ApiError):
+    status = HTTPStatus.UNAUTHORIZED
+    code = "invalid_api_key"
+    message = "A valid API key is required in the X-Api-Key header."
+
+
+class Blocked(ApiError):
+    status = HTTPStatus.FORBIDDEN
+    code = "blocked"
+    message = "This client is blocked."
+
+
+class NotFound(ApiError):
+    status = HTTPStatus.NOT_FOUND
+    code = "not_found"
+    message = "Not found."
+
+
+class MethodNotAllowed(ApiError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    code = "method_not_allowed"
+    message = "Method not allowed."
+
+
+class FileTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "file_too_large"
+    message = "The upload is larger than the limit."
+
+
+class UnsupportedMediaType(ApiError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    code = "unsupported_media_type"
+    message = "Only image/jpeg, image/png and image/webp are accepted."
+
+
+class ContentTypeMismatch(ApiError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    code = "content_type_mismatch"
+    message = "The file's bytes are not of the declared type."
+    flagged = True
+
+
+class InvalidImage(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "invalid_image"
+    message = "The file is not a complete, decodable image."
+    flagged = True
+
+
+class ImageTooLarge(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "image_too_large"
+    message = "The image's dimensions are over the limit."
+    flagged = True
+
+
+class DecompressionBomb(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "decompression_bomb"
+    message = "The image declares more pixels than allowed."
+    flagged = True
+
+
+class RateLimited(ApiError):
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "rate_limited"
+    message = "Too many requests; retry later."
+
+
+class Overloaded(ApiError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "overloaded"
+    message = "The service is busy; retry shortly."
+
+
+class ModelUnavailable(ApiError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "model_unavailable"
+    message = "The model is not ready; retry shortly."
+
+
+class InternalError(ApiError):
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    code = "internal_error"
+    message = "Internal error"

@@ -1,0 +1,79 @@
+"""The one place where failures become the JSON error contract.
+
+Every error body is `{"error", "code", "request_id"}`; the same id is in the
+`X-Request-ID` header and in the server's log line. Library messages never
+reach the client: unexpected exceptions answer "Internal error" and their
+traceback goes to the log.
+"""
+
+import logging
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import exceptions as drf
+
+from . import errors
+from .records import record_for
+
+logger = logging.getLogger(__name__)
+
+_DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
+    drf.UnsupportedMediaType: errors.UnsupportedMediaType,
+    drf.ParseError: errors.MalformedRequest,
+    drf.MethodNotAllowed: errors.MethodNotAllowed,
+    drf.NotFound: errors.NotFound,
+    Http404: errors.NotFound,
+    drf.NotAuthenticated: errors.InvalidApiKey,
+    drf.AuthenticationFailed: errors.InvalidApiKey,
+    drf.PermissionDenied: errors.Blocked,
+    drf.Throttled: errors.RateLimited,
+    Ratelimited: errors.RateLimited,
+}
+
+
+def error_response(request: HttpRequest, exc: errors.ApiError) -> JsonResponse:
+    """Render `exc` as the error contract and note its code on the request's record."""
+    request_id = getattr(request, "request_id", "-")
+    record = record_for(request)
+    if record is not None:
+        record.outcome = exc.code
+        record.flagged = record.flagged or exc.flagged
+    response = JsonResponse(
+        {"error": exc.message, "code": exc.code, "request_id": request_id},
+        status=exc.status,
+    )
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def as_api_error(exc: Exception) -> errors.ApiError | None:
+    """The API error a known exception stands for, or None if it is unexpected."""
+    if isinstance(exc, errors.ApiError):
+        return exc
+    for drf_type, api_type in _DRF_ERRORS.items():
+        if isinstance(exc, drf_type):
+            return api_type()
+    if isinstance(exc, drf.ValidationError):
+        return errors.MalformedRequest()
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict) -> JsonResponse:
+    """DRF's EXCEPTION_HANDLER: every exception becomes the error contract."""
+    request = context["request"]._request
+    api_error = as_api_error(exc)
+    if api_error is None:
+        logger.error("Unhandled exception in %s", request.path, exc_info=exc)
+        api_error = errors.InternalError()
+    return error_response(request, api_error)
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 404 view, in the error contract."""
+    return error_response(request, errors.NotFound())
+
+
+def handler500(request: HttpRequest) -> JsonResponse:
+    """Django's 500 view: the traceback was logged by Django with the request id."""
+    return error_response(request, errors.InternalError())

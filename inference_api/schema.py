@@ -1,0 +1,3 @@
+"""OpenAPI description of the analyze endpoint."""
+
+ANALYZE_SCHEMA: dict = {}

@@ -1,0 +1,66 @@
+"""The HTTP views of the API. Thin: each step lives in its own module."""
+
+import time
+
+from django.http import HttpRequest
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis.inference import classify
+from analysis.model_store import get_model
+
+from . import errors
+from .concurrency import inference_slot
+from .decoding import decode_upload
+from .exceptions import error_response
+from .guards import guard_client
+from .records import RequestRecord, record_for
+from .schema import ANALYZE_SCHEMA
+from .serializers import AnalyzeRequestSerializer
+
+
+class AnalyzeView(APIView):
+    """POST /api/v1/analyze/: one image in the multipart field `file`, top-k labels out."""
+
+    @extend_schema(**ANALYZE_SCHEMA)
+    def post(self, request: Request) -> Response:
+        started = time.perf_counter()
+        record = record_for(request._request)
+        guard_client(request._request, record)
+        serializer = AnalyzeRequestSerializer(data=request.data, context={"record": record})
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        model = get_model()
+        decode_started = time.perf_counter()
+        image = decode_upload(upload, min_side=model.metadata.resize_size)
+        decode_ms = (time.perf_counter() - decode_started) * 1000
+        with inference_slot():
+            result = classify(model, image)
+        _note_result(record, model, result)
+        return Response(
+            {
+                "predictions": [p.as_dict() for p in result.predictions],
+                "model": model.describe(),
+                "image": {"format": upload.format, "width": upload.width, "height": upload.height},
+                "request_id": record.request_id,
+                "timing_ms": {
+                    "decode": round(decode_ms, 2),
+                    "inference": round(result.inference_ms, 2),
+                    "total": round((time.perf_counter() - started) * 1000, 2),
+                },
+            }
+        )
+
+
+def _note_result(record: RequestRecord, model, result) -> None:
+    top = result.predictions[0]
+    record.top_label = top.label
+    record.top_score = top.score
+    record.model_version = model.metadata.version
+
+
+def rate_limited(request: HttpRequest, exception: Exception):
+    """django-ratelimit's RATELIMIT_VIEW: a 429 in the error contract."""
+    return error_response(request, errors.RateLimited(retry_after=60))
