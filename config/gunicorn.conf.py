@@ -1,0 +1,147 @@
+"""Gunicorn settings, read from the environment.
+
+Gunicorn reads this file before Django's settings exist, so the variables
+below are read here with os.environ and parsed strictly (a malformed value
+stops the server at start-up). A `--bind` or other flag on the command line
+overrides what is set here.
+
+Environment (all optional):
+
+- GUNICORN_BIND: address to listen on (default 127.0.0.1:8000; containers
+  set 0.0.0.0:8000).
+- WEB_CONCURRENCY: worker processes (default 1). More than one needs the
+  shared Redis cache for rate limits (REDIS_URL).
+- GUNICORN_THREADS: threads per worker (default 1 = sync workers; above 1
+  the gthread worker is used).
+- GUNICORN_TIMEOUT: seconds a worker may stay silent before it is killed
+  and replaced (default 30).
+- GUNICORN_GRACEFUL_TIMEOUT: seconds given to finish in-flight requests on
+  restart or shutdown (default 30).
+- GUNICORN_KEEPALIVE: seconds an idle keep-alive connection is kept
+  (default 5; only gthread workers keep connections).
+- GUNICORN_MAX_REQUESTS: recycle a worker after this many requests, with a
+  10% jitter (default 0 = never).
+- GUNICORN_PRELOAD: "true" loads the app and the model once in the master
+  before forking, so workers share the weights copy-on-write; "false"
+  loads them once per worker (default true; measurements in docs/deploy.md).
+- GUNICORN_ACCESS_LOG: "-" writes gunicorn's access log to stdout (default
+  off: the app already logs one line per API request with its request id).
+- GUNICORN_LOG_LEVEL: gunicorn's own log level (default info).
+- PROMETHEUS_MULTIPROC_DIR: when set, a writable folder where workers share
+  their metrics (inference_api.metrics); cleaned at start.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger("gunicorn.error")
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"0", "false", "no", "off", ""}
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SystemExit(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in TRUE_VALUES | FALSE_VALUES:
+        raise SystemExit(f"{name} must be true or false, got {raw!r}")
+    return value in TRUE_VALUES
+
+
+# --- processes -----------------------------------------------------------------
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+workers = _int("WEB_CONCURRENCY", 1, minimum=1)
+threads = _int("GUNICORN_THREADS", 1, minimum=1)
+worker_class = "gthread" if threads > 1 else "sync"
+max_requests = _int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = max_requests // 10
+preload_app = _bool("GUNICORN_PRELOAD", True)
+
+# --- timeouts --------------------------------------------------------------------
+timeout = _int("GUNICORN_TIMEOUT", 30, minimum=1)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30, minimum=1)
+keepalive = _int("GUNICORN_KEEPALIVE", 5, minimum=0)
+
+# --- request-head limits: refuse oversized heads before Django sees them ----------
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+# --- files -------------------------------------------------------------------------
+# The heartbeat file is touched constantly: keep it in memory, not on a disk
+# that may be slow or (in the container) read-only.
+if Path("/dev/shm").is_dir():
+    worker_tmp_dir = "/dev/shm"
+# The runtime control socket defaults to ~/.gunicorn/, which is not writable
+# with a read-only root filesystem and is shared by every instance of a user.
+control_socket_disable = True
+
+# --- logs ----------------------------------------------------------------------------
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+# --- hooks -----------------------------------------------------------------------------
+def on_starting(server) -> None:
+    """Empties the shared metrics folder: files of a previous run would be summed in."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def _load_model(where: str) -> None:
+    """Loads the model now so the first request does not pay for it.
+
+    A missing or mismatched model is logged, not fatal: the server still
+    starts, /readyz says 503 and the API answers 503 model_unavailable.
+    """
+    from analysis.errors import ModelUnavailable
+    from analysis.model_store import get_model
+
+    try:
+        model = get_model()
+    except ModelUnavailable as exc:
+        log.warning("Model not loaded in the %s: %s", where, exc)
+        return
+    log.info("Model %s loaded in the %s", model.metadata.version, where)
+
+
+def when_ready(server) -> None:
+    """With preload_app, the app is imported in the master: load the model there too."""
+    if server.cfg.preload_app:
+        _load_model("master")
+
+
+def post_worker_init(worker) -> None:
+    """Without preload_app, each worker loads its own copy once."""
+    if not worker.cfg.preload_app:
+        _load_model(f"worker {worker.pid}")
+
+
+def child_exit(server, worker) -> None:
+    """Drops a dead worker's live gauges (in-flight inferences) from the metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
