@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "analysis",
     "inference_api",
 ]
@@ -169,7 +170,6 @@ MODEL_FILE_NAME = env.str("MODEL_FILE_NAME", default="efficientnet_lite0.pt")
 MODEL_SHA256 = env.str("MODEL_SHA256", default="")
 MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
 TORCH_THREADS = env.int("TORCH_THREADS", default=1)
-MODEL_TOP_K = env.int("MODEL_TOP_K", default=5)
 
 # --- upload limits -------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
@@ -233,6 +233,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Classifies an uploaded JPEG, PNG or WebP image with EfficientNet-Lite0.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the drf-spectacular-sidecar package, served
+    # as our own static files: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- security ---------------------------------------------------------------------------

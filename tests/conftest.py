@@ -1,0 +1,76 @@
+"""Fixtures shared by the whole suite."""
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.core.files.storage import storages
+
+from tests import services
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("CORPUS_DIR", REPO.parent / "shared" / "corpus" / "pillow"))
+
+
+@pytest.fixture(scope="session")
+def exported_model() -> str:
+    """The real model, exported once into the suite's models storage; its SHA-256.
+
+    The export is kept between runs (var/test/models) and guarded by a file
+    lock, since several test processes may start at once.
+    """
+    from analysis.export import export_model, sidecar_name
+
+    name = settings.MODEL_FILE_NAME
+    storage = storages["models"]
+    lock_path = Path(settings.VAR_DIR) / "export.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (storage.exists(name) and storage.exists(sidecar_name(name))):
+            export_model(storage=storage, name=name)
+        with storage.open(sidecar_name(name), "rb") as sidecar:
+            return sidecar.read().decode().strip()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """Pillow's hostile and valid images, from ../shared/corpus (never copied here)."""
+    services.require(
+        (CORPUS / "MANIFEST.tsv").exists(), f"the corpus at {CORPUS}", "set CORPUS_DIR to shared/corpus/pillow"
+    )
+    return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Rate-limit counters and cached state never leak from one test into another."""
+    for alias in settings.CACHES:
+        try:
+            caches[alias].clear()
+        except Exception:  # noqa: S110 - an unreachable cache is some tests' very subject
+            pass
+    yield
+
+
+@pytest.fixture
+def require_redis() -> str:
+    return services.require_redis()
+
+
+@pytest.fixture
+def require_postgres() -> str:
+    return services.require_postgres()
+
+
+@pytest.fixture
+def require_chromium() -> str:
+    return services.require_chromium()
+
+
+@pytest.fixture
+def require_nginx() -> str:
+    return services.require_nginx()

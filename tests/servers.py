@@ -1,0 +1,139 @@
+"""Real servers for the tests that need the wire: gunicorn on loopback.
+
+`gunicorn_server()` migrates a database of its own (a temporary SQLite file,
+or a fresh PostgreSQL database when DATABASE_URL points at PostgreSQL, as in
+CI), starts gunicorn with the project's config, waits until it answers, and
+stops it afterwards. Its log is kept for the test to read.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
+
+
+@dataclass
+class LiveServer:
+    """A running server: where it listens and where it logs."""
+
+    url: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+    env: dict
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _database(tmp: Path) -> Iterator[str]:
+    """A fresh database URL: PostgreSQL if the suite runs on it, else SQLite."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        yield f"sqlite:///{tmp / 'live.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"live_{uuid.uuid4().hex[:12]}"
+    admin_url = urlunparse(urlparse(base)._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunparse(urlparse(base)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url,
+        "QUARANTINE_DIR": str(tmp / "quarantine"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update({k: str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
+        try:
+            requests.get(url + "/api/v1/analyze/", timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"server did not answer in {timeout}s:\n{log_path.read_text(errors='replace')[-4000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def gunicorn_server(
+    env: dict | None = None, workers: int = 2, threads: int = 1, args: tuple[str, ...] = ()
+) -> Iterator[LiveServer]:
+    """Run the app under gunicorn on a free loopback port for the duration."""
+    with tempfile.TemporaryDirectory(prefix="live-") as tmpdir:
+        tmp = Path(tmpdir)
+        with _database(tmp) as database_url:
+            full_env = server_env(env, tmp, database_url)
+            full_env.setdefault("WEB_CONCURRENCY", str(workers))
+            full_env.setdefault("GUNICORN_THREADS", str(threads))
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                cwd=REPO, env=full_env, check=True,
+            )
+            port = free_port()
+            log_path = tmp / "server.log"
+            command = [str(BIN / "gunicorn")]
+            if GUNICORN_CONF.exists():
+                command += ["-c", str(GUNICORN_CONF)]
+            command += [
+                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+                *args, "config.wsgi:application",
+            ]
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(
+                    command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, full_env)
+            try:
+                wait_until_up(server.url, process, log_path)
+                yield server
+            finally:
+                stop(process)
