@@ -1,0 +1,205 @@
+"""What the API keeps: the audit trail, quarantined uploads, blocked clients.
+
+Every value in these rows came from a client or was derived from what a client
+sent: it is shown in the admin escaped, and quarantined bytes are never decoded.
+"""
+
+import ipaddress
+from datetime import datetime
+from functools import cached_property
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class AuditLog(models.Model):
+    """One request to the API, whatever its outcome.
+
+    Floods of cheap refusals (`rate_limited`, `blocked`) are aggregated: one
+    row per client per window, `count` requests, `created_at` the first of them
+    and `last_seen_at` the latest. `aggregate_key` is what makes that row unique
+    (client key and window); it is NULL for every ordinary row.
+
+    The API key is kept as the key's id in text, not a foreign key: deleting or
+    revoking a key must not rewrite who made a request.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    request_id = models.CharField(max_length=64)
+    client_ip = models.GenericIPAddressField()
+    # The bucket the client is counted in (its address, or its IPv6 /64).
+    client_key = models.CharField(max_length=64, blank=True)
+    api_key_id = models.CharField(max_length=150, blank=True)
+    path = models.CharField(max_length=200)
+    status = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=40)
+    declared_content_type = models.CharField(max_length=100, blank=True)
+    detected_format = models.CharField(max_length=10, blank=True)
+    bytes_received = models.PositiveBigIntegerField(default=0)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    top_label = models.CharField(max_length=100, blank=True)
+    top_score = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=40, blank=True)
+    latency_ms = models.FloatField()
+    user_agent = models.CharField(max_length=256, blank=True)
+    count = models.PositiveIntegerField(default=1)
+    aggregate_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+            models.Index(fields=["outcome", "created_at"], name="audit_outcome_idx"),
+            models.Index(fields=["status", "created_at"], name="audit_status_idx"),
+            models.Index(fields=["client_ip"], name="audit_client_ip_idx"),
+            models.Index(fields=["sha256"], name="audit_sha256_idx"),
+            models.Index(fields=["request_id"], name="audit_request_id_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(count__gte=1), name="audit_count_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.client_ip} {self.status} {self.outcome}"
+
+
+class QuarantinedFile(models.Model):
+    """One distinct flagged upload's bytes in the `quarantine` storage.
+
+    Deduplicated by SHA-256: every FlaggedUpload with the same bytes points
+    here. `storage_name` is random, so nothing a client sent (its filename)
+    reaches the storage. `client_key` is the client that first sent the bytes,
+    the one whose quarantine budget they count against.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    storage_name = models.CharField(max_length=200, unique=True)
+    size = models.PositiveBigIntegerField()
+    client_key = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.size} bytes)"
+
+
+class FlaggedUpload(models.Model):
+    """A rejection that looked hostile, kept for a person to review.
+
+    `file` is NULL when the bytes were not kept: `not_stored` says why (a
+    quarantine budget was spent, the storage failed, no bytes had been read).
+    """
+
+    class Review(models.TextChoices):
+        NEW = "new", "new"
+        BENIGN = "reviewed-benign", "reviewed: benign"
+        MALICIOUS = "reviewed-malicious", "reviewed: malicious"
+
+    class NotStored(models.TextChoices):
+        STORED = "", "stored"
+        TOTAL_BUDGET = "total_budget", "total quarantine budget spent"
+        CLIENT_BUDGET = "client_budget", "client's quarantine budget spent"
+        STORAGE_ERROR = "storage_error", "storage failed"
+        NO_BYTES = "no_bytes", "no bytes were read"
+
+    audit = models.OneToOneField(AuditLog, on_delete=models.CASCADE, related_name="flagged")
+    reason = models.CharField(max_length=40, db_index=True)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size = models.PositiveBigIntegerField(default=0)
+    detected_format = models.CharField(max_length=10, blank=True)
+    file = models.ForeignKey(
+        QuarantinedFile,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="uploads",
+    )
+    not_stored = models.CharField(
+        max_length=20, blank=True, choices=NotStored.choices, default=NotStored.STORED
+    )
+    review_status = models.CharField(
+        max_length=20, choices=Review.choices, default=Review.NEW, db_index=True
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.reason} {self.sha256[:12]}"
+
+    def mark_reviewed(self, status: str, user) -> None:
+        """Record a person's verdict (not saved: the caller saves)."""
+        self.review_status = status
+        self.reviewed_by = user
+        self.reviewed_at = timezone.now()
+
+
+def validate_network(value: str) -> None:
+    """A single address or a CIDR network, IPv4 or IPv6."""
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError as exc:
+        raise ValidationError(
+            "Enter an IP address or a network in CIDR form (203.0.113.0/24, 2001:db8::/48).",
+            code="invalid_network",
+        ) from exc
+
+
+def normalize_network(value: str) -> str:
+    """The canonical text of a network: host bits cleared, prefix always written."""
+    return str(ipaddress.ip_network(value.strip(), strict=False))
+
+
+class BlockedClient(models.Model):
+    """An address or network refused with 403 `blocked` before anything else runs.
+
+    In force while `active` and not past `expires_at` (NULL: no expiry).
+    `network` is stored in canonical CIDR form (see `normalize_network`).
+    """
+
+    network = models.CharField(max_length=49, validators=[validate_network])
+    reason = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["active", "expires_at"], name="blocked_in_force_idx")]
+
+    def __str__(self) -> str:
+        return self.network
+
+    def save(self, *args, **kwargs) -> None:
+        self.network = normalize_network(self.network)
+        super().save(*args, **kwargs)
+
+    def in_force(self, now: datetime | None = None) -> bool:
+        """Whether this block applies at `now` (default: the current time)."""
+        now = now or timezone.now()
+        return self.active and (self.expires_at is None or self.expires_at > now)
+
+    @cached_property
+    def ip_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.network, strict=False)
