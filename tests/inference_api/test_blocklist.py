@@ -1,0 +1,98 @@
+"""The blocklist: which addresses find_block refuses, and how blocks are made."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from inference_api import services
+from inference_api.models import BlockedClient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_blocklist():
+    services.clear_blocklist_cache()
+    yield
+    services.clear_blocklist_cache()
+
+
+@pytest.mark.parametrize(
+    ("network", "ip"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("203.0.113.0/24", "203.0.113.200"),
+        ("2001:db8:1::/48", "2001:db8:1:ffff::1"),
+        ("2001:db8::1", "2001:0db8:0000::0001"),
+        ("203.0.113.0/24", "::ffff:203.0.113.9"),
+    ],
+)
+def test_it_finds_the_block_that_covers_an_address(network, ip):
+    block = BlockedClient.objects.create(network=network, reason="test")
+
+    assert services.find_block(ip) == block
+
+
+@pytest.mark.parametrize(
+    ("network", "ip"),
+    [
+        ("203.0.113.0/24", "203.0.114.1"),
+        ("2001:db8:1::/48", "2001:db8:2::1"),
+        ("203.0.113.0/24", "2001:db8::1"),
+        ("0.0.0.0/0", "not an address"),
+    ],
+)
+def test_it_does_not_block_an_address_outside_the_network(network, ip):
+    BlockedClient.objects.create(network=network)
+
+    assert services.find_block(ip) is None
+
+
+def test_an_expired_or_inactive_block_is_not_in_force():
+    past = timezone.now() - timedelta(seconds=1)
+    BlockedClient.objects.create(network="203.0.113.1", expires_at=past)
+    BlockedClient.objects.create(network="203.0.113.2", active=False)
+    future = BlockedClient.objects.create(
+        network="203.0.113.3", expires_at=timezone.now() + timedelta(hours=1)
+    )
+
+    assert services.find_block("203.0.113.1") is None
+    assert services.find_block("203.0.113.2") is None
+    assert services.find_block("203.0.113.3") == future
+
+
+def test_a_block_applies_at_once_in_the_process_that_saved_it():
+    assert services.find_block("198.51.100.4") is None  # the empty list is now cached
+
+    block = BlockedClient.objects.create(network="198.51.100.0/30")
+    assert services.find_block("198.51.100.3") == block
+
+    block.active = False
+    block.save()
+    assert services.find_block("198.51.100.3") is None
+
+
+def test_it_stores_networks_in_canonical_form():
+    block = BlockedClient.objects.create(network=" 203.0.113.77/24 ")
+    v6 = BlockedClient.objects.create(network="2001:0DB8:0:0::1")
+
+    assert (block.network, v6.network) == ("203.0.113.0/24", "2001:db8::1/128")
+
+
+@pytest.mark.parametrize("value", ["", "203.0.113.0/33", "example.com", "1.2.3.4/24/8"])
+def test_it_rejects_what_is_not_an_address_or_network(value):
+    with pytest.raises(ValidationError):
+        BlockedClient(network=value).full_clean()
+
+
+def test_blocking_a_client_blocks_its_address_or_its_ipv6_subnet():
+    v4, created_v4 = services.blocked_client_create(ip="198.51.100.20", reason="r")
+    v6, created_v6 = services.blocked_client_create(ip="2001:db8:5:6::abcd", reason="r")
+    again, created_again = services.blocked_client_create(ip="2001:db8:5:6::1", reason="r")
+
+    assert (v4.network, v6.network) == ("198.51.100.20/32", "2001:db8:5:6::/64")
+    assert (created_v4, created_v6, created_again) == (True, True, False)
+    assert again == v6
+    assert BlockedClient.objects.count() == 2

@@ -1,0 +1,119 @@
+"""Flagged rejections keep their bytes in the private quarantine storage, within budgets."""
+
+import hashlib
+from http import HTTPStatus
+
+import pytest
+
+from inference_api import services
+from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
+
+from .audit_support import (
+    HOSTILE_BYTES,
+    hostile_record,
+    make_record,
+    stored_files,
+    use_tmp_quarantine,
+)
+
+pytestmark = pytest.mark.django_db
+
+NotStored = FlaggedUpload.NotStored
+
+
+@pytest.fixture
+def quarantine(settings, tmp_path):
+    return use_tmp_quarantine(settings, tmp_path / "quarantine")
+
+
+def _audit(record, status=HTTPStatus.UNPROCESSABLE_ENTITY):
+    services.audit_request(record=record, status=status, latency_ms=2.0)
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("content_type_mismatch", HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+        ("invalid_image", HTTPStatus.UNPROCESSABLE_ENTITY),
+        ("image_too_large", HTTPStatus.UNPROCESSABLE_ENTITY),
+        ("decompression_bomb", HTTPStatus.UNPROCESSABLE_ENTITY),
+    ],
+)
+def test_a_hostile_rejection_keeps_its_bytes_under_a_random_name(quarantine, reason, status):
+    record = hostile_record(outcome=reason)
+
+    _audit(record, status)
+
+    audit = AuditLog.objects.get()
+    flagged = FlaggedUpload.objects.get()
+    assert (flagged.audit, flagged.reason, flagged.not_stored) == (audit, reason, "")
+    assert flagged.sha256 == hashlib.sha256(HOSTILE_BYTES).hexdigest()
+    assert (flagged.size, flagged.detected_format) == (len(HOSTILE_BYTES), "PNG")
+    [path] = stored_files(quarantine)
+    assert path.read_bytes() == HOSTILE_BYTES
+    assert path.name == flagged.file.storage_name
+    assert "evil" not in path.name and not path.name.endswith(".png")
+
+
+def test_the_same_bytes_are_kept_once_and_linked(quarantine):
+    _audit(hostile_record(client_ip="198.51.100.1"))
+    _audit(hostile_record(client_ip="198.51.100.2", outcome="content_type_mismatch"))
+
+    first, second = FlaggedUpload.objects.order_by("id")
+    assert first.file == second.file
+    assert QuarantinedFile.objects.count() == 1
+    assert len(stored_files(quarantine)) == 1
+
+
+def test_it_stops_storing_past_the_total_budget_but_still_audits(quarantine, settings):
+    settings.QUARANTINE_MAX_BYTES = (len(HOSTILE_BYTES) + 1) * 2
+    for n in range(3):
+        _audit(hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n + 1}"))
+
+    assert AuditLog.objects.count() == 3
+    flagged = list(FlaggedUpload.objects.order_by("id"))
+    assert [f.not_stored for f in flagged] == ["", "", NotStored.TOTAL_BUDGET]
+    assert flagged[2].file is None
+    assert len(stored_files(quarantine)) == 2
+
+
+def test_it_stops_storing_past_a_clients_budget_but_not_others(quarantine, settings):
+    settings.QUARANTINE_MAX_BYTES_PER_CLIENT = len(HOSTILE_BYTES) + 1
+    _audit(hostile_record(HOSTILE_BYTES + b"1", client_ip="2001:db8:7::1"))
+    _audit(hostile_record(HOSTILE_BYTES + b"2", client_ip="2001:db8:7::2"))  # same /64
+    _audit(hostile_record(HOSTILE_BYTES + b"3", client_ip="198.51.100.9"))
+
+    kept = list(FlaggedUpload.objects.order_by("id").values_list("not_stored", flat=True))
+    assert kept == ["", NotStored.CLIENT_BUDGET, ""]
+    assert AuditLog.objects.count() == 3
+    assert len(stored_files(quarantine)) == 2
+
+
+def test_a_failing_storage_still_audits_the_rejection(settings, tmp_path):
+    not_a_folder = tmp_path / "file-in-the-way"
+    not_a_folder.write_bytes(b"")
+    use_tmp_quarantine(settings, tmp_path / "ok")
+    settings.STORAGES["quarantine"]["OPTIONS"]["location"] = str(not_a_folder)
+
+    _audit(hostile_record())
+
+    flagged = FlaggedUpload.objects.get()
+    assert (flagged.file, flagged.not_stored) == (None, NotStored.STORAGE_ERROR)
+    assert AuditLog.objects.count() == 1
+    assert not QuarantinedFile.objects.exists()
+
+
+def test_a_flagged_rejection_without_bytes_is_audited_without_a_file(quarantine):
+    _audit(make_record(outcome="invalid_image", flagged=True, upload=None))
+
+    flagged = FlaggedUpload.objects.get()
+    assert (flagged.file, flagged.not_stored) == (None, NotStored.NO_BYTES)
+    assert stored_files(quarantine) == []
+
+
+def test_an_ordinary_refusal_keeps_no_bytes(quarantine):
+    _audit(make_record(outcome="no_file", upload=b"abc"), HTTPStatus.BAD_REQUEST)
+
+    assert AuditLog.objects.count() == 1
+    assert not FlaggedUpload.objects.exists()
+    assert stored_files(quarantine) == []
