@@ -6,3 +6,8 @@ class InferenceApiConfig(AppConfig):
 
     name = "inference_api"
     verbose_name = "Inference API"
+
+    def ready(self) -> None:
+        from .checks import register_checks
+
+        register_checks()

@@ -3,6 +3,7 @@
 The address comes from REMOTE_ADDR unless the peer is a configured trusted
 proxy; only then is X-Forwarded-For read, right to left, skipping the
 proxies, so a client cannot pick its own address by sending the header.
+Nothing a client sends is trusted: only what a trusted proxy appended.
 """
 
 import ipaddress
@@ -12,41 +13,69 @@ from django.conf import settings
 from django.http import HttpRequest
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPV6_CLIENT_PREFIX = 64
+# The address used when the peer's own address is unusable (e.g. a Unix
+# socket without a proxy header): every such request shares one bucket.
+UNKNOWN_CLIENT = "0.0.0.0"
+
+
+def parse_networks(cidrs: tuple[str, ...] | list[str]) -> tuple[IPNetwork, ...]:
+    """CIDR strings as networks; raises ValueError on a malformed one.
+
+    Host bits are allowed (`10.0.0.1/8` means `10.0.0.0/8`): operators write both.
+    """
+    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs)
 
 
 @lru_cache(maxsize=8)
-def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return parse_networks(cidrs)
 
 
-def trusted_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """The TRUSTED_PROXIES setting, parsed."""
+def trusted_networks() -> tuple[IPNetwork, ...]:
+    """The TRUSTED_PROXIES setting, parsed (a system check rejects bad entries)."""
     return _networks(tuple(settings.TRUSTED_PROXIES))
 
 
-def _parse(address: str) -> IPAddress | None:
+def parse_address(text: str) -> IPAddress | None:
+    """An IP address from untrusted text, or None; IPv4-mapped IPv6 becomes IPv4.
+
+    Ports, brackets, zone ids and anything else are refused rather than
+    guessed at: a trusted proxy writes bare addresses.
+    """
     try:
-        return ipaddress.ip_address(address.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
-def _is_trusted(address: IPAddress, networks: tuple) -> bool:
+def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def resolve_client_ip(remote_addr: str, forwarded_for: str, networks: tuple) -> str:
-    """The client's address given the peer, its X-Forwarded-For and the trusted proxies."""
-    peer = _parse(remote_addr)
+def resolve_client_ip(
+    remote_addr: str, forwarded_for: str, networks: tuple[IPNetwork, ...]
+) -> str:
+    """The client's address given the peer, its X-Forwarded-For and the trusted proxies.
+
+    Without trusted proxies, or when the peer is not one, the peer is the
+    client and the header is ignored. Behind trusted proxies, the right-most
+    hop that is not itself a trusted proxy is the client: everything left of
+    it was written by the client and proves nothing.
+    """
+    peer = parse_address(remote_addr)
     if peer is None:
-        return "0.0.0.0"
+        return UNKNOWN_CLIENT
     if not networks or not _is_trusted(peer, networks):
         return str(peer)
     for hop in reversed(forwarded_for.split(",")):
-        address = _parse(hop)
+        address = parse_address(hop)
         if address is None:
-            # A garbled hop was written by the client; what lies left of it is theirs too.
+            # A garbled hop was not written by our proxies; stop at the last one we trust.
             break
         if not _is_trusted(address, networks):
             return str(address)
@@ -64,11 +93,15 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def rate_limit_key(ip: str) -> str:
-    """The bucket a client's address is counted in: the address, or its /64 for IPv6."""
-    address = _parse(ip)
+    """The bucket a client's address is counted in: the address, or its /64 for IPv6.
+
+    One IPv6 subscriber usually holds a whole /64, so counting single
+    addresses would let a client rotate through 2**64 buckets.
+    """
+    address = parse_address(ip)
+    if address is None:
+        return UNKNOWN_CLIENT
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
         network = ipaddress.ip_network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False)
         return str(network)
-    return ip
+    return str(address)

@@ -1,7 +1,9 @@
 """Load shedding: a bounded number of forward passes per process.
 
-A request waits at most INFERENCE_QUEUE_TIMEOUT seconds for a slot and is
-then refused with 503 instead of queueing without bound behind the others.
+A request waits at most INFERENCE_QUEUE_TIMEOUT seconds for one of the
+MAX_CONCURRENT_INFERENCES slots and is then refused with 503 `overloaded`
+and a Retry-After, instead of queueing without bound behind the others
+(each waiting request holds a worker thread and its decoded image).
 """
 
 import threading
@@ -12,16 +14,23 @@ from django.conf import settings
 
 from . import errors
 
+# Seconds an overloaded client is told to wait: about one forward pass or two.
+OVERLOADED_RETRY_AFTER = 1
+
 _lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None
+_size = 0
 _in_flight = 0
 
 
 def _semaphore() -> threading.BoundedSemaphore:
-    global _slots
+    """The process's slots, sized from the setting (rebuilt if the setting changes)."""
+    global _slots, _size
+    wanted = max(1, int(settings.MAX_CONCURRENT_INFERENCES))
     with _lock:
-        if _slots is None:
-            _slots = threading.BoundedSemaphore(settings.MAX_CONCURRENT_INFERENCES)
+        if _slots is None or _size != wanted:
+            _slots = threading.BoundedSemaphore(wanted)
+            _size = wanted
         return _slots
 
 
@@ -32,11 +41,15 @@ def in_flight() -> int:
 
 @contextmanager
 def inference_slot() -> Iterator[None]:
-    """Hold one of the process's inference slots, or raise `errors.Overloaded`."""
+    """Hold one of the process's inference slots, or raise `errors.Overloaded`.
+
+    The slot is released on the semaphore it was taken from, so a resize of
+    the pool (a settings change in tests) never over-releases the new one.
+    """
     global _in_flight
     slots = _semaphore()
-    if not slots.acquire(timeout=settings.INFERENCE_QUEUE_TIMEOUT):
-        raise errors.Overloaded(retry_after=1)
+    if not slots.acquire(timeout=max(0.0, settings.INFERENCE_QUEUE_TIMEOUT)):
+        raise errors.Overloaded(retry_after=OVERLOADED_RETRY_AFTER)
     with _lock:
         _in_flight += 1
     try:

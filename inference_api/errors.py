@@ -114,6 +114,14 @@ class Overloaded(ApiError):
     message = "The service is busy; retry shortly."
 
 
+class LimiterUnavailable(ApiError):
+    """The rate-limit store cannot be reached and the service fails closed."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable; retry shortly."
+
+
 class ModelUnavailable(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "model_unavailable"

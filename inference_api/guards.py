@@ -1,9 +1,35 @@
-"""Step 1 of the request flow: who may call, and how often."""
+"""Step 1 of the request flow: who may call, and how often.
+
+Runs before the upload is parsed, so a refused client costs one blocklist
+lookup, at most one key lookup and one cache increment.
+"""
 
 from django.http import HttpRequest
 
+from . import errors, services
+from .apikeys import authenticate_api_key
+from .clients import client_ip
+from .ratelimits import charge, ip_bucket, key_bucket
 from .records import RequestRecord
 
 
 def guard_client(request: HttpRequest, record: RequestRecord) -> None:
-    """Refuse a blocked, unauthenticated or over-limit client by raising an ApiError."""
+    """Refuse a blocked, unauthenticated or over-limit client by raising an ApiError.
+
+    In order: the blocklist (403 `blocked`), the API key (401
+    `invalid_api_key` for a wrong key, or a missing one when keys are
+    required), then the rate limit of the key's bucket or of the address's
+    (429 `rate_limited`, or 503 when the counters are unreachable and the
+    service fails closed). Fills `record.api_key_id` and `record.rate_key`.
+    """
+    ip = record.client_ip or client_ip(request)
+    if services.find_block(ip) is not None:
+        raise errors.Blocked()
+    api_key = authenticate_api_key(request)
+    if api_key is not None:
+        record.api_key_id = api_key.pk
+        bucket = key_bucket(api_key.prefix)
+    else:
+        bucket = ip_bucket(ip)
+    record.rate_key = bucket.value
+    charge(request, bucket)

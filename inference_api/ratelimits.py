@@ -1,0 +1,92 @@
+"""Rate limits of the analyze endpoint, counted in the shared "ratelimit" cache.
+
+A request is counted in exactly one bucket: its API key's when it presents a
+valid one (RATE_LIMIT_PER_KEY, a key's own higher rate), otherwise its
+client's address (RATE_LIMIT_PER_IP, IPv6 per /64). Counters are
+django-ratelimit's fixed windows, so every worker sharing the cache sees the
+same count.
+
+When the cache cannot be reached, RATELIMIT_FAIL_OPEN decides: false (the
+default) refuses the request with 503 `service_unavailable` and a
+Retry-After, since without counters nothing bounds what a client may send;
+true lets it through. A 429 is not used for this: the client is not over
+its limit, the service is failing, and monitoring should see a 5xx. Either
+way a warning is logged.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+
+from . import errors
+from .clients import rate_limit_key
+
+logger = logging.getLogger(__name__)
+
+GROUP = "inference_api.analyze"
+# Seconds a client is told to wait when the counters cannot be read.
+UNAVAILABLE_RETRY_AFTER = 5
+# What a cache backend raises when its server is down or slow.
+CACHE_ERRORS = (RedisError, OSError)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """What a request is counted under: a cache key value and its rate ("30/m")."""
+
+    value: str
+    rate: str
+
+
+def ip_bucket(ip: str) -> Bucket:
+    """The bucket of an anonymous client: its address (its /64 for IPv6)."""
+    return Bucket(value=f"ip:{rate_limit_key(ip)}", rate=settings.RATE_LIMIT_PER_IP)
+
+
+def key_bucket(key_prefix: str) -> Bucket:
+    """The bucket of an API key, named by its public prefix (never the key itself)."""
+    return Bucket(value=f"key:{key_prefix}", rate=settings.RATE_LIMIT_PER_KEY)
+
+
+def charge(request: HttpRequest, bucket: Bucket) -> None:
+    """Count this request in `bucket`; raise RateLimited (429) past the rate.
+
+    Raises LimiterUnavailable (503) when the cache is unreachable and the
+    service fails closed. Retry-After is the whole seconds until the
+    bucket's current window ends.
+    """
+    try:
+        usage = get_usage(
+            request, group=GROUP, key=lambda _group, _request: bucket.value,
+            rate=bucket.rate, increment=True,
+        )
+    except CACHE_ERRORS as exc:
+        _cache_unavailable(bucket, exc)
+        return
+    if usage is None:
+        # RATELIMIT_ENABLE is off, or the cache failed silently and we fail open.
+        return
+    if usage["time_left"] < 0:
+        # django-ratelimit's answer when the cache failed silently and we fail closed.
+        _cache_unavailable(bucket, None)
+        return
+    if usage["should_limit"]:
+        # The window ends after the second `time_left` counts down to; +1 rounds up.
+        raise errors.RateLimited(retry_after=usage["time_left"] + 1)
+
+
+def _cache_unavailable(bucket: Bucket, exc: Exception | None) -> None:
+    fail_open = settings.RATELIMIT_FAIL_OPEN
+    logger.warning(
+        "Rate-limit cache unavailable (%s); failing %s for %s",
+        type(exc).__name__ if exc else "no answer",
+        "open" if fail_open else "closed",
+        bucket.value,
+        extra={"rate_limit_failure": "open" if fail_open else "closed"},
+    )
+    if not fail_open:
+        raise errors.LimiterUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER)

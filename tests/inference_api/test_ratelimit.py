@@ -1,0 +1,174 @@
+"""Rate limits in-process: buckets, rates, Retry-After and what happens when the cache is down.
+
+The wire-level proof (several gunicorn workers sharing Redis) is
+tests/e2e/test_ratelimit_live.py; these pin the decisions themselves.
+"""
+
+import logging
+import time
+from http import HTTPStatus
+
+import pytest
+from django.test import RequestFactory
+from rest_framework_api_key.models import APIKey
+
+from inference_api import errors
+from inference_api.clients import client_ip
+from inference_api.guards import guard_client
+from inference_api.ratelimits import UNAVAILABLE_RETRY_AFTER
+from inference_api.records import RequestRecord
+from tests.servers import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def call(ip: str = "198.51.100.1", key: str | None = None) -> RequestRecord:
+    """Run the guard for one request from `ip`; return its record (raises what the guard raises)."""
+    extra = {"HTTP_X_API_KEY": key} if key else {}
+    request = RequestFactory().post("/api/v1/analyze/", REMOTE_ADDR=ip, **extra)
+    record = RequestRecord(request_id="test", client_ip=client_ip(request))
+    guard_client(request, record)
+    return record
+
+
+def successes(n: int, **kwargs) -> int:
+    allowed = 0
+    for _ in range(n):
+        try:
+            call(**kwargs)
+            allowed += 1
+        except errors.RateLimited:
+            pass
+    return allowed
+
+
+def unreachable_cache() -> dict:
+    """A Redis cache on a port nobody listens on."""
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+
+
+def test_it_allows_exactly_the_configured_number_per_window(settings):
+    settings.RATE_LIMIT_PER_IP = "5/m"
+    assert successes(12) == 5
+
+
+def test_it_refuses_with_429_and_a_retry_after_within_the_window(settings):
+    settings.RATE_LIMIT_PER_IP = "1/m"
+    call()
+    with pytest.raises(errors.RateLimited) as refused:
+        call()
+    assert refused.value.status == HTTPStatus.TOO_MANY_REQUESTS
+    assert refused.value.code == "rate_limited"
+    assert 1 <= refused.value.retry_after <= 61
+
+
+@pytest.mark.slow
+def test_its_retry_after_is_long_enough_and_no_longer_than_needed(settings):
+    settings.RATE_LIMIT_PER_IP = "1/2s"
+    call()
+    with pytest.raises(errors.RateLimited) as refused:
+        call()
+    retry_after = refused.value.retry_after
+    assert 1 <= retry_after <= 3
+    time.sleep(retry_after)
+    call()  # a new window: allowed again
+
+
+def test_it_counts_each_ipv4_address_on_its_own(settings):
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    assert successes(3, ip="198.51.100.1") == 2
+    assert successes(3, ip="198.51.100.2") == 2
+
+
+def test_it_counts_an_ipv6_slash_64_as_one_client(settings):
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    call(ip="2001:db8:1:2::1")
+    call(ip="2001:db8:1:2::ffff")
+    with pytest.raises(errors.RateLimited):
+        call(ip="2001:db8:1:2:abcd::1")
+    assert call(ip="2001:db8:1:3::1").rate_key == "ip:2001:db8:1:3::/64"
+
+
+def test_it_counts_a_keyed_client_in_its_key_bucket_at_the_key_rate(settings):
+    settings.RATE_LIMIT_PER_IP = "1/m"
+    settings.RATE_LIMIT_PER_KEY = "3/m"
+    api_key, key = APIKey.objects.create_key(name="partner")
+    assert successes(5, key=key) == 3
+    record = call(ip="198.51.100.9", key=None)
+    assert record.rate_key == "ip:198.51.100.9"
+    with pytest.raises(errors.RateLimited):
+        call(key=key)
+
+
+def test_two_keys_from_one_address_have_their_own_budgets(settings):
+    settings.RATE_LIMIT_PER_KEY = "1/m"
+    _, first = APIKey.objects.create_key(name="first")
+    _, second = APIKey.objects.create_key(name="second")
+    call(key=first)
+    call(key=second)
+    with pytest.raises(errors.RateLimited):
+        call(key=first)
+
+
+def test_the_record_names_the_bucket_but_not_the_key(settings):
+    api_key, key = APIKey.objects.create_key(name="partner")
+    record = call(key=key)
+    assert record.rate_key == f"key:{api_key.prefix}"
+    assert record.api_key_id == api_key.pk
+    assert key.split(".", 1)[1] not in record.rate_key + record.api_key_id
+
+
+def test_it_fails_closed_with_503_when_the_cache_is_down(settings, caplog):
+    settings.CACHES = {**settings.CACHES, "ratelimit": unreachable_cache()}
+    settings.RATELIMIT_FAIL_OPEN = False
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="inference_api.ratelimits"):
+        with pytest.raises(errors.LimiterUnavailable) as refused:
+            call()
+    assert time.monotonic() - started < 2
+    assert refused.value.status == HTTPStatus.SERVICE_UNAVAILABLE
+    assert refused.value.retry_after == UNAVAILABLE_RETRY_AFTER
+    assert "failing closed" in caplog.text
+
+
+def test_it_fails_open_when_configured_and_still_logs_it(settings, caplog):
+    settings.CACHES = {**settings.CACHES, "ratelimit": unreachable_cache()}
+    settings.RATELIMIT_FAIL_OPEN = True
+    settings.RATE_LIMIT_PER_IP = "1/m"
+    with caplog.at_level(logging.WARNING, logger="inference_api.ratelimits"):
+        assert successes(3) == 3
+    assert "failing open" in caplog.text
+
+
+def test_the_dummy_cache_counts_nothing_so_a_system_check_forbids_it(settings):
+    # Documented here because it is the silent way to lose rate limiting:
+    # the check lives in inference_api.checks (see tests/inference_api/test_checks.py).
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
+    settings.RATE_LIMIT_PER_IP = "1/m"
+    from inference_api.checks import check_shared_rate_limit_cache
+
+    assert not check_shared_rate_limit_cache().ok
+
+
+@pytest.mark.redis
+def test_it_counts_in_redis_shared_by_separate_connections(settings, require_redis):
+    """Two cache clients (as two workers would hold) see one counter."""
+    from django.core.cache import caches
+
+    url = require_redis.rsplit("/", 1)[0] + "/3"
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url},
+    }
+    caches["ratelimit"].clear()
+    settings.RATE_LIMIT_PER_IP = "4/m"
+    assert successes(2) == 2
+    caches["ratelimit"].close()  # a fresh connection, like another process
+    assert successes(5) == 2
