@@ -1,0 +1,324 @@
+"""The operator's side: the audit trail, flagged uploads to review, the blocklist.
+
+Everything shown here came from clients: it is rendered escaped (format_html),
+and a quarantined file is only ever sent as an attachment of opaque bytes,
+never decoded, previewed or shown inline.
+"""
+
+import ipaddress
+import re
+from http import HTTPStatus
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from . import errors
+from .models import AuditLog, BlockedClient, FlaggedUpload
+from .services import blocked_client_create, flagged_upload_review, quarantined_file_open
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _error_classes(base: type = errors.ApiError) -> list[type]:
+    found = []
+    for sub in base.__subclasses__():
+        found.append(sub)
+        found.extend(_error_classes(sub))
+    return found
+
+
+def _known_outcomes() -> list[tuple[str, str]]:
+    codes = sorted({cls.code for cls in _error_classes()} | {"ok"})
+    return [(code, code) for code in codes]
+
+
+def _known_statuses() -> list[tuple[str, str]]:
+    statuses = sorted({int(cls.status) for cls in _error_classes()} | {HTTPStatus.OK})
+    return [(str(status), f"{status} {HTTPStatus(status).phrase}") for status in statuses]
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    """Outcomes known to the code: no SELECT DISTINCT over a big table."""
+
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return _known_outcomes()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(outcome=self.value()) if self.value() else queryset
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """HTTP statuses the API answers with."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return _known_statuses()
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(status=int(self.value()))
+        return queryset
+
+
+def exact_search(term: str, ip_field: str, sha_field: str, request_id_field: str | None) -> Q:
+    """An exact, index-friendly match for an address, a SHA-256 or a request id."""
+    term = term.strip()
+    try:
+        return Q(**{ip_field: str(ipaddress.ip_address(term))})
+    except ValueError:
+        pass
+    if _SHA256.match(term):
+        return Q(**{sha_field: term.lower()})
+    if request_id_field:
+        return Q(**{request_id_field: term})
+    return Q(pk__in=[])
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Read-only: rows are written by the API and removed only by purge_audit_logs."""
+
+    list_display = (
+        "created_at",
+        "client_ip",
+        "status",
+        "outcome",
+        "count",
+        "detected_format",
+        "bytes_received",
+        "top_label",
+        "latency_ms",
+        "flagged_link",
+    )
+    list_filter = (OutcomeFilter, StatusFilter, "created_at")
+    search_fields = ("=client_ip", "=sha256", "=request_id")
+    search_help_text = "An IP address, a SHA-256 or a request id (exact)."
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_select_related = ("flagged",)
+    list_per_page = 100
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(
+            exact_search(search_term, "client_ip", "sha256", "request_id")
+        ), False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="flagged")
+    def flagged_link(self, obj: AuditLog) -> str:
+        flagged = getattr(obj, "flagged", None)
+        if flagged is None:
+            return "-"
+        url = reverse("admin:inference_api_flaggedupload_change", args=[flagged.pk])
+        return format_html('<a href="{}">#{}</a>', url, flagged.pk)
+
+
+@admin.register(FlaggedUpload)
+class FlaggedUploadAdmin(admin.ModelAdmin):
+    """Review of quarantined uploads: verdicts, blocking the sender, download as bytes."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "reason",
+        "client_ip",
+        "short_sha256",
+        "size",
+        "detected_format",
+        "stored",
+        "review_status",
+        "reviewed_by",
+        "download_link",
+    )
+    list_filter = ("review_status", "reason", "not_stored")
+    search_fields = ("=sha256", "=audit__client_ip")
+    search_help_text = "An IP address or a SHA-256 (exact)."
+    list_select_related = ("audit", "file", "reviewed_by")
+    show_full_result_count = False
+    actions = ("mark_benign", "mark_malicious", "block_client")
+    fields = (
+        "audit_link",
+        "client_ip",
+        "reason",
+        "sha256",
+        "size",
+        "detected_format",
+        "stored",
+        "download_link",
+        "review_status",
+        "reviewed_by",
+        "reviewed_at",
+        "notes",
+    )
+    readonly_fields = (
+        "audit_link",
+        "client_ip",
+        "reason",
+        "sha256",
+        "size",
+        "detected_format",
+        "stored",
+        "download_link",
+        "reviewed_by",
+        "reviewed_at",
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(exact_search(search_term, "audit__client_ip", "sha256", None)), False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_block_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inference_api.add_blockedclient")
+
+    def save_model(self, request, obj: FlaggedUpload, form, change: bool) -> None:
+        if "review_status" in form.changed_data:
+            obj.mark_reviewed(obj.review_status, request.user)
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="received", ordering="audit__created_at")
+    def created_at(self, obj: FlaggedUpload):
+        return obj.audit.created_at
+
+    @admin.display(description="client IP", ordering="audit__client_ip")
+    def client_ip(self, obj: FlaggedUpload) -> str:
+        return obj.audit.client_ip
+
+    @admin.display(description="SHA-256")
+    def short_sha256(self, obj: FlaggedUpload) -> str:
+        return format_html('<span title="{}">{}…</span>', obj.sha256, obj.sha256[:12])
+
+    @admin.display(description="stored", boolean=True)
+    def stored(self, obj: FlaggedUpload) -> bool:
+        return obj.file_id is not None
+
+    @admin.display(description="audit row")
+    def audit_link(self, obj: FlaggedUpload) -> str:
+        url = reverse("admin:inference_api_auditlog_change", args=[obj.audit_id])
+        return format_html('<a href="{}">{}</a>', url, obj.audit)
+
+    @admin.display(description="download")
+    def download_link(self, obj: FlaggedUpload) -> str:
+        if obj.file_id is None:
+            return obj.get_not_stored_display() if obj.not_stored else "-"
+        url = reverse("admin:inference_api_flaggedupload_download", args=[obj.pk])
+        return format_html('<a href="{}" download>download (bytes)</a>', url)
+
+    @admin.action(description="Mark reviewed: benign", permissions=["change"])
+    def mark_benign(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._review(request, queryset, FlaggedUpload.Review.BENIGN)
+
+    @admin.action(description="Mark reviewed: malicious", permissions=["change"])
+    def mark_malicious(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._review(request, queryset, FlaggedUpload.Review.MALICIOUS)
+
+    def _review(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
+        for upload in queryset:
+            flagged_upload_review(upload=upload, status=status, user=request.user)
+        self.message_user(request, f"{len(queryset)} flagged upload(s) marked {status}.")
+
+    @admin.action(description="Block the client that sent it", permissions=["block"])
+    def block_client(self, request: HttpRequest, queryset: QuerySet) -> None:
+        created = already = 0
+        for upload in queryset.select_related("audit"):
+            reason = f"flagged upload #{upload.pk}: {upload.reason}"
+            _, new = blocked_client_create(
+                ip=upload.audit.client_ip, reason=reason, user=request.user
+            )
+            created += new
+            already += not new
+        self.message_user(
+            request,
+            f"Blocked {created} client(s); {already} already blocked.",
+            messages.SUCCESS,
+        )
+
+    def get_urls(self):
+        download = path(
+            "<path:object_id>/download/",
+            self.admin_site.admin_view(self.download_view),
+            name="inference_api_flaggedupload_download",
+        )
+        return [download, *super().get_urls()]
+
+    def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The quarantined bytes as an opaque attachment, for staff who may view them."""
+        upload = self.get_object(request, unquote(object_id))
+        if upload is None:
+            raise Http404("No such flagged upload.")
+        if not self.has_view_permission(request, upload):
+            raise PermissionDenied
+        if upload.file is None:
+            raise Http404("These bytes were not kept.")
+        try:
+            handle = quarantined_file_open(upload.file)
+        except OSError as exc:
+            raise Http404("The quarantined file is missing.") from exc
+        response = FileResponse(
+            handle,
+            as_attachment=True,
+            filename=f"flagged-{upload.pk}-{upload.sha256[:16]}.bin",
+            content_type="application/octet-stream",
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "no-store, private"
+        return response
+
+
+@admin.register(BlockedClient)
+class BlockedClientAdmin(admin.ModelAdmin):
+    """Addresses and networks refused with 403 `blocked`."""
+
+    list_display = (
+        "network",
+        "in_force",
+        "active",
+        "expires_at",
+        "reason",
+        "created_at",
+        "created_by",
+    )
+    list_filter = ("active",)
+    search_fields = ("network", "reason")
+    list_select_related = ("created_by",)
+    fields = ("network", "reason", "active", "expires_at", "created_at", "created_by")
+    readonly_fields = ("created_at", "created_by")
+
+    @admin.display(description="in force", boolean=True)
+    def in_force(self, obj: BlockedClient) -> bool:
+        return obj.in_force()
+
+    def save_model(self, request, obj: BlockedClient, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
