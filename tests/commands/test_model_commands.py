@@ -1,0 +1,62 @@
+"""export_model and verify_model, run through call_command on a storage of the test's own."""
+
+from io import StringIO
+
+import pytest
+from django.core.files.storage import storages
+from django.core.management import CommandError, call_command
+
+from analysis.export import sidecar_name
+
+
+@pytest.fixture
+def tmp_models(tmp_path, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "models": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "models")},
+        },
+    }
+    settings.MODEL_CACHE_DIR = tmp_path / "cache"
+    settings.MODEL_SHA256 = ""
+    return storages["models"]
+
+
+def run(name: str, *args: str) -> str:
+    out = StringIO()
+    call_command(name, *args, stdout=out)
+    return out.getvalue()
+
+
+def test_export_writes_the_model_and_its_hash_and_prints_it(tmp_models):
+    output = run("export_model")
+    digest = output.split("SHA-256 ")[1].split()[0]
+    assert tmp_models.exists("efficientnet_lite0.pt")
+    with tmp_models.open(sidecar_name("efficientnet_lite0.pt")) as sidecar:
+        assert sidecar.read().decode().strip() == digest
+    assert f"MODEL_SHA256={digest}" in output
+
+
+def test_export_if_missing_leaves_a_stored_model_alone(tmp_models):
+    run("export_model")
+    assert "nothing to do" in run("export_model", "--if-missing")
+
+
+def test_verify_classifies_the_bundled_photo(tmp_models):
+    run("export_model")
+    output = run("verify_model")
+    assert "hash verified" in output
+    assert "OK: the sample photo is espresso" in output
+
+
+def test_verify_fails_on_a_wrong_pin(tmp_models, settings):
+    run("export_model")
+    settings.MODEL_SHA256 = "a" * 64
+    with pytest.raises(CommandError, match="model refused"):
+        run("verify_model")
+
+
+def test_verify_fails_when_nothing_was_exported(tmp_models):
+    with pytest.raises(CommandError, match="model refused"):
+        run("verify_model")

@@ -1,0 +1,56 @@
+"""POST /api/v1/analyze/ end to end in-process: the real model behind the view."""
+
+import io
+from http import HTTPStatus
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+from skimage import data
+
+URL = "/api/v1/analyze/"
+
+
+def jpeg_of(name: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(getattr(data, name)()).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def post(client, payload: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"):
+    return client.post(URL, {"file": SimpleUploadedFile(filename, payload, content_type=content_type)})
+
+
+@pytest.mark.django_db
+def test_it_classifies_a_photo_with_the_documented_body(client, exported_model):
+    response = post(client, jpeg_of("coffee"))
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert set(body) == {"predictions", "model", "image", "request_id", "timing_ms"}
+    assert body["predictions"][0]["label"] == "espresso"
+    assert len(body["predictions"]) == 5
+    assert set(body["predictions"][0]) == {"label", "class_index", "score"}
+    assert body["model"] == {
+        "name": "efficientnet-lite0",
+        "version": body["model"]["version"],
+        "sha256": exported_model,
+    }
+    assert body["image"] == {"format": "JPEG", "width": 400, "height": 400}
+    assert body["request_id"] == response["X-Request-ID"]
+    assert set(body["timing_ms"]) == {"decode", "inference", "total"}
+    assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"] > 0
+
+
+@pytest.mark.django_db
+def test_get_is_refused_with_the_error_contract(client):
+    response = client.get(URL)
+    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    body = response.json()
+    assert body == {"error": body["error"], "code": "method_not_allowed", "request_id": response["X-Request-ID"]}
+
+
+@pytest.mark.django_db
+def test_an_unknown_path_is_a_json_404(client):
+    response = client.get("/api/v1/nothing-here/")
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "not_found"
