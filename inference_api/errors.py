@@ -128,6 +128,22 @@ class ModelUnavailable(ApiError):
     message = "The model is not ready; retry shortly."
 
 
+class NotReady(ApiError):
+    """/readyz: a part this process needs (model, database, cache) is not usable."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "not_ready"
+    message = "Not ready."
+
+
+class MetricsForbidden(ApiError):
+    """/metrics asked from outside METRICS_ALLOWED_NETWORKS without the token."""
+
+    status = HTTPStatus.FORBIDDEN
+    code = "forbidden"
+    message = "Metrics are not available to this client."
+
+
 class InternalError(ApiError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     code = "internal_error"

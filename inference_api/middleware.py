@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from . import errors
+from . import errors, metrics
 from .clients import client_ip
 from .exceptions import error_response
 from .logging import current_request_id
@@ -70,6 +70,7 @@ class AuditMiddleware:
         if not record.outcome:
             record.outcome = "ok" if response.status_code < 400 else f"http_{response.status_code}"
         _log_request(record, response.status_code, latency_ms)
+        metrics.observe_request(record, response.status_code, latency_ms)
         from .services import audit_request  # the models are not ready at import time
 
         audit_request(record=record, status=response.status_code, latency_ms=latency_ms)

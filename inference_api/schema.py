@@ -1,3 +1,134 @@
-"""OpenAPI description of the analyze endpoint."""
+"""OpenAPI description of the analyze endpoint (drf-spectacular).
 
-ANALYZE_SCHEMA: dict = {}
+The serializers here only describe the wire format for the schema; the view
+builds its responses itself and `serializers.py` validates the request. Every
+error status the endpoint can answer is listed with the error body and the
+codes it can carry, so a client generated from the schema knows them all.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error contract: the same three fields for every refusal."""
+
+    error = serializers.CharField(help_text="A message for a person; never a library's text.")
+    code = serializers.CharField(help_text="A stable machine code (listed per status).")
+    request_id = serializers.CharField(help_text="Also in the X-Request-ID header and the logs.")
+
+
+class PredictionSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    class_index = serializers.IntegerField(min_value=0)
+    score = serializers.FloatField(min_value=0, max_value=1)
+
+
+class ModelDescriptionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    sha256 = serializers.RegexField(r"^[0-9a-f]{64}$")
+
+
+class ImageDescriptionSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["JPEG", "PNG", "WEBP"])
+    width = serializers.IntegerField(min_value=1)
+    height = serializers.IntegerField(min_value=1)
+
+
+class TimingSerializer(serializers.Serializer):
+    decode = serializers.FloatField(min_value=0)
+    inference = serializers.FloatField(min_value=0)
+    total = serializers.FloatField(min_value=0)
+
+
+class AnalyzeResponseSerializer(serializers.Serializer):
+    """A classified image: top-k labels, best first."""
+
+    predictions = PredictionSerializer(many=True)
+    model = ModelDescriptionSerializer()
+    image = ImageDescriptionSerializer()
+    request_id = serializers.CharField()
+    timing_ms = TimingSerializer()
+
+
+UPLOAD_REQUEST = {
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "description": "One JPEG, PNG or WebP image, at most MAX_UPLOAD_BYTES "
+                "(10 MiB by default), at most 8000 px a side.",
+            }
+        },
+        "required": ["file"],
+    }
+}
+
+# status: (description, the codes it carries)
+ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
+    400: ("The form is wrong.", ("no_file", "too_many_files", "malformed_request")),
+    401: ("An API key is required or the one sent is invalid.", ("invalid_api_key",)),
+    403: ("This client is blocked.", ("blocked",)),
+    413: ("The upload is over the byte cap (declared or streamed).", ("file_too_large",)),
+    415: (
+        "The declared type is not allowed, or the bytes are another format.",
+        ("unsupported_media_type", "content_type_mismatch"),
+    ),
+    422: (
+        "Undecodable or truncated, or over the dimension or pixel cap.",
+        ("invalid_image", "image_too_large", "decompression_bomb"),
+    ),
+    429: ("Too many requests from this client; see Retry-After.", ("rate_limited",)),
+    500: ("An unexpected failure; the body says only 'Internal error'.", ("internal_error",)),
+    503: (
+        "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
+        ("overloaded", "model_unavailable", "service_unavailable"),
+    ),
+}
+
+
+def _error_response(description: str, codes: tuple[str, ...]) -> OpenApiResponse:
+    listed = ", ".join(f"`{code}`" for code in codes)
+    return OpenApiResponse(response=ErrorSerializer, description=f"{description} Codes: {listed}.")
+
+
+ANALYZE_SCHEMA: dict = {
+    "summary": "Classify one image",
+    "description": (
+        "Send one image in the multipart field `file`. The image is checked (type, "
+        "size, real format, dimensions, decodability) before the model sees it; the "
+        "answer is the model's top-k ImageNet labels."
+    ),
+    "request": UPLOAD_REQUEST,
+    "responses": {
+        200: OpenApiResponse(response=AnalyzeResponseSerializer, description="Classified."),
+        **{status: _error_response(*spec) for status, spec in ERRORS.items()},
+    },
+    "parameters": [
+        OpenApiParameter(
+            "X-Api-Key",
+            str,
+            OpenApiParameter.HEADER,
+            required=False,
+            description="An API key: higher rate limits; required when the server says so.",
+        ),
+        OpenApiParameter(
+            "X-Request-ID",
+            str,
+            OpenApiParameter.HEADER,
+            response=True,
+            description="The id of this request, also in the body of errors and the logs.",
+        ),
+        OpenApiParameter(
+            "Retry-After",
+            int,
+            OpenApiParameter.HEADER,
+            response=[429, 503],
+            description="Seconds to wait before retrying.",
+        ),
+    ],
+    "auth": [],
+}

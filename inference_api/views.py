@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from analysis.inference import classify
 from analysis.model_store import get_model
 
-from . import errors
+from . import errors, metrics
 from .concurrency import inference_slot
 from .decoding import decode_upload
 from .exceptions import error_response
@@ -36,8 +36,9 @@ class AnalyzeView(APIView):
         decode_started = time.perf_counter()
         image = decode_upload(upload, min_side=model.metadata.resize_size)
         decode_ms = (time.perf_counter() - decode_started) * 1000
-        with inference_slot():
+        with inference_slot(), metrics.inference_in_flight():
             result = classify(model, image)
+        metrics.observe_analysis(model=model, decode_ms=decode_ms, inference_ms=result.inference_ms)
         _note_result(record, model, result)
         return Response(
             {

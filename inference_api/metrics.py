@@ -1,0 +1,151 @@
+"""Prometheus metrics of the API, and the /metrics view that exposes them.
+
+Under gunicorn, each worker is a process with its own counters. When
+PROMETHEUS_MULTIPROC_DIR is set (the Docker image sets it), prometheus-client
+keeps every worker's values in files there and /metrics sums them, whichever
+worker answers; gunicorn's config empties the folder at start and drops the
+live gauges of dead workers. Without it, /metrics shows the answering
+process only (fine for one worker, misleading for several).
+
+/metrics is not public: the client (as resolved through TRUSTED_PROXIES) must
+be in METRICS_ALLOWED_NETWORKS, or send `Authorization: Bearer <METRICS_TOKEN>`.
+"""
+
+import hmac
+import ipaddress
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from . import errors
+from .clients import client_ip
+from .exceptions import error_response
+from .records import RequestRecord
+
+if TYPE_CHECKING:
+    from analysis.model_store import LoadedModel
+
+# prometheus-client reads this variable itself, from the environment, when it is
+# imported; reading it from anywhere else could disagree with the library.
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if MULTIPROC_DIR:
+    # A management command run in the container must not fail for want of it.
+    Path(MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+
+SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BYTES_BUCKETS = tuple(2**n for n in range(10, 25))  # 1 KiB .. 16 MiB
+
+REQUESTS = Counter(
+    "inference_api_requests_total",
+    "API requests by outcome code and status.",
+    ["outcome", "status"],
+)
+REJECTIONS = Counter(
+    "inference_api_rejections_total", "API requests refused (status >= 400) by reason.", ["reason"]
+)
+REQUEST_SECONDS = Histogram(
+    "inference_api_request_seconds", "Time to answer an API request.", buckets=SECONDS_BUCKETS
+)
+UPLOAD_BYTES = Histogram(
+    "inference_api_upload_bytes", "Bytes of upload received per API request.", buckets=BYTES_BUCKETS
+)
+DECODE_SECONDS = Histogram(
+    "inference_api_decode_seconds", "Time to decode an accepted image.", buckets=SECONDS_BUCKETS
+)
+INFERENCE_SECONDS = Histogram(
+    "inference_api_inference_seconds", "Time of the model's forward pass.", buckets=SECONDS_BUCKETS
+)
+INFERENCES_IN_FLIGHT = Gauge(
+    "inference_api_inferences_in_flight",
+    "Inferences running now.",
+    multiprocess_mode="livesum",
+)
+MODEL_INFO = Gauge(
+    "inference_api_model_info",
+    "The model served (1 per name, version and SHA-256).",
+    ["name", "version", "sha256"],
+    multiprocess_mode="livemax",
+)
+
+
+def observe_request(record: RequestRecord, status: int, latency_ms: float) -> None:
+    """Counts one finished API request (called by the audit middleware)."""
+    outcome = record.outcome or "unknown"
+    REQUESTS.labels(outcome=outcome, status=str(status)).inc()
+    if status >= 400:
+        REJECTIONS.labels(reason=outcome).inc()
+    REQUEST_SECONDS.observe(latency_ms / 1000)
+    if record.bytes_received:
+        UPLOAD_BYTES.observe(record.bytes_received)
+
+
+def observe_analysis(*, model: "LoadedModel", decode_ms: float, inference_ms: float) -> None:
+    """Records the timings of one classified image and which model served it."""
+    DECODE_SECONDS.observe(decode_ms / 1000)
+    INFERENCE_SECONDS.observe(inference_ms / 1000)
+    described = model.describe()
+    MODEL_INFO.labels(
+        name=described["name"], version=described["version"], sha256=described["sha256"]
+    ).set(1)
+
+
+@contextmanager
+def inference_in_flight() -> Iterator[None]:
+    """Counts the enclosed block as one running inference."""
+    INFERENCES_IN_FLIGHT.inc()
+    try:
+        yield
+    finally:
+        INFERENCES_IN_FLIGHT.dec()
+
+
+def registry() -> CollectorRegistry:
+    """All workers' metrics in multiprocess mode; this process's otherwise."""
+    if not MULTIPROC_DIR:
+        return REGISTRY
+    collected = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collected)
+    return collected
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    """Whether this client may read the metrics: trusted network, or the bearer token."""
+    token = settings.METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(client_ip(request))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(cidr, strict=False)
+        for cidr in settings.METRICS_ALLOWED_NETWORKS
+    )
+
+
+@never_cache
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics in Prometheus' text format, for allowed clients only (403 otherwise)."""
+    if not metrics_allowed(request):
+        return error_response(request, errors.MetricsForbidden())
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
