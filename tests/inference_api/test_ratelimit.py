@@ -172,3 +172,14 @@ def test_it_counts_in_redis_shared_by_separate_connections(settings, require_red
     assert successes(2) == 2
     caches["ratelimit"].close()  # a fresh connection, like another process
     assert successes(5) == 2
+
+
+def test_the_failure_log_line_holds_no_cache_credentials(settings, caplog):
+    cache = unreachable_cache()
+    cache["LOCATION"] = cache["LOCATION"].replace("redis://", "redis://:s3cret-pass@")
+    settings.CACHES = {**settings.CACHES, "ratelimit": cache}
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(errors.LimiterUnavailable):
+            call()
+    assert caplog.records
+    assert all("s3cret-pass" not in record.getMessage() for record in caplog.records)
