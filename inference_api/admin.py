@@ -147,16 +147,14 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         "client_ip",
         "short_sha256",
         "size",
-        "detected_format",
         "stored",
         "review_status",
-        "reviewed_by",
         "download_link",
     )
     list_filter = ("review_status", "reason", "not_stored")
     search_fields = ("=sha256", "=audit__client_ip")
     search_help_text = "An IP address or a SHA-256 (exact)."
-    list_select_related = ("audit", "file", "reviewed_by")
+    list_select_related = ("audit", "file")
     show_full_result_count = False
     actions = ("mark_benign", "mark_malicious", "block_client")
     fields = (

@@ -120,7 +120,11 @@ class FlaggedUpload(models.Model):
         related_name="uploads",
     )
     not_stored = models.CharField(
-        max_length=20, blank=True, choices=NotStored.choices, default=NotStored.STORED
+        "bytes kept",
+        max_length=20,
+        blank=True,
+        choices=NotStored.choices,
+        default=NotStored.STORED,
     )
     review_status = models.CharField(
         max_length=20, choices=Review.choices, default=Review.NEW, db_index=True

@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
                 ('sha256', models.CharField(blank=True, db_index=True, max_length=64)),
                 ('size', models.PositiveBigIntegerField(default=0)),
                 ('detected_format', models.CharField(blank=True, max_length=10)),
-                ('not_stored', models.CharField(blank=True, choices=[('', 'stored'), ('total_budget', 'total quarantine budget spent'), ('client_budget', "client's quarantine budget spent"), ('storage_error', 'storage failed'), ('no_bytes', 'no bytes were read')], default='', max_length=20)),
+                ('not_stored', models.CharField(blank=True, choices=[('', 'stored'), ('total_budget', 'total quarantine budget spent'), ('client_budget', "client's quarantine budget spent"), ('storage_error', 'storage failed'), ('no_bytes', 'no bytes were read')], default='', max_length=20, verbose_name='bytes kept')),
                 ('review_status', models.CharField(choices=[('new', 'new'), ('reviewed-benign', 'reviewed: benign'), ('reviewed-malicious', 'reviewed: malicious')], db_index=True, default='new', max_length=20)),
                 ('reviewed_at', models.DateTimeField(blank=True, null=True)),
                 ('notes', models.TextField(blank=True)),
