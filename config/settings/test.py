@@ -27,3 +27,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Hundreds of uploads come from 127.0.0.1; rate-limit tests set their own rate.
 RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="100000/m")
 RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="100000/m")
+
+# No collectstatic in tests: WhiteNoise serves the apps' static files directly.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

@@ -35,7 +35,7 @@ def test_it_classifies_a_photo_with_the_documented_body(client, exported_model):
         "version": body["model"]["version"],
         "sha256": exported_model,
     }
-    assert body["image"] == {"format": "JPEG", "width": 400, "height": 400}
+    assert body["image"] == {"format": "JPEG", "width": 600, "height": 400}
     assert body["request_id"] == response["X-Request-ID"]
     assert set(body["timing_ms"]) == {"decode", "inference", "total"}
     assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"] > 0
