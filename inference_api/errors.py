@@ -102,6 +102,13 @@ class DecompressionBomb(ApiError):
     flagged = True
 
 
+class TooManyScans(ApiError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "too_many_scans"
+    message = "The JPEG has more progressive scans than allowed."
+    flagged = True
+
+
 class RateLimited(ApiError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     code = "rate_limited"

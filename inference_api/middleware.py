@@ -13,6 +13,7 @@ from .clients import client_ip
 from .exceptions import error_response
 from .logging import current_request_id
 from .records import RequestRecord
+from .uploadhandlers import cap_unsized_body
 
 logger = logging.getLogger("inference_api.requests")
 
@@ -109,8 +110,10 @@ class UploadLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX) and self._declared_too_large(request):
-            return error_response(request, errors.FileTooLarge())
+        if request.path.startswith(API_PREFIX):
+            if self._declared_too_large(request):
+                return error_response(request, errors.FileTooLarge())
+            cap_unsized_body(request, settings.MAX_UPLOAD_BYTES + self.ENVELOPE_BYTES)
         return self.get_response(request)
 
     def _declared_too_large(self, request: HttpRequest) -> bool:

@@ -1,0 +1,127 @@
+"""Step 2 of the request flow: receive the upload, never more than the byte cap.
+
+`CappedMemoryUploadHandler` is the only entry of FILE_UPLOAD_HANDLERS. It
+counts the bytes of the uploaded files as Django's multipart parser streams
+them in and raises `errors.FileTooLarge` (413) as soon as they pass
+MAX_UPLOAD_BYTES, so the rest of the body is never read. Files are kept in
+memory only (never in a temporary file); memory per request is bounded by
+the cap plus one chunk.
+
+A declared Content-Length over the cap is refused earlier, before any byte
+of the body is read, by `middleware.UploadLimitMiddleware`. A body sent
+without Content-Length (Transfer-Encoding: chunked) would be seen as empty
+by Django under WSGI; `cap_unsized_body` makes it readable, up to a limit.
+
+Nothing may parse the body before the view does: the API view is exempt
+from CSRF (DRF's APIView) and has no authentication classes, so neither
+reads `request.POST`.
+"""
+
+from io import BytesIO
+
+from django.conf import settings
+from django.core.files.uploadedfile import InMemoryUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
+from django.http import HttpRequest
+
+from . import errors
+from .records import record_for
+
+
+class CappedMemoryUploadHandler(FileUploadHandler):
+    """Streams uploaded files into memory and stops past MAX_UPLOAD_BYTES.
+
+    The count covers every file of the request together, so two files of
+    just under the cap cannot double the memory a request may hold. The
+    client's filename, content type and per-part Content-Length are passed
+    on untouched and trusted for nothing. The running count is noted on the
+    request's audit record (`bytes_received`), also when the upload is refused.
+    """
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.limit = settings.MAX_UPLOAD_BYTES
+        self.received = 0
+        self.file: BytesIO | None = None
+
+    def new_file(self, *args, **kwargs) -> None:
+        super().new_file(*args, **kwargs)
+        self.file = BytesIO()
+        raise StopFutureHandlers()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        self.received += len(raw_data)
+        self._note_received()
+        if self.received > self.limit:
+            self.file.close()
+            raise errors.FileTooLarge()
+        self.file.write(raw_data)
+        return None
+
+    def file_complete(self, file_size: int) -> InMemoryUploadedFile:
+        self.file.seek(0)
+        return InMemoryUploadedFile(
+            file=self.file,
+            field_name=self.field_name,
+            name=self.file_name,
+            content_type=self.content_type,
+            size=file_size,
+            charset=self.charset,
+            content_type_extra=self.content_type_extra,
+        )
+
+    def _note_received(self) -> None:
+        record = record_for(self.request) if self.request is not None else None
+        if record is not None:
+            record.bytes_received = self.received
+
+
+class CappedBodyStream:
+    """A request body read from a server stream, refused once it passes `limit` bytes.
+
+    Reads ask the server for at most one byte more than the limit, so going
+    over is noticed without reading further. `count` is how many bytes were read.
+    """
+
+    def __init__(self, stream, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.count = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        room = self.limit + 1 - self.count
+        if size is None or size < 0 or size > room:
+            size = room
+        return self._counted(self.stream.read(size))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        room = self.limit + 1 - self.count
+        if size is None or size < 0 or size > room:
+            size = room
+        return self._counted(self.stream.readline(size))
+
+    def _counted(self, data: bytes) -> bytes:
+        self.count += len(data)
+        if self.count > self.limit:
+            raise errors.FileTooLarge()
+        return data
+
+
+def cap_unsized_body(request: HttpRequest, limit: int) -> None:
+    """Let Django read a body that has no Content-Length, refusing it past `limit` bytes.
+
+    Under WSGI, Django reads CONTENT_LENGTH bytes of the body, so a chunked
+    upload looks empty. When the server marks its input as terminated (it
+    ends where the body ends, as gunicorn's does), the body is read from it
+    through a `CappedBodyStream`, and CONTENT_LENGTH is set to the limit so
+    the parsers do not take the body for empty; it is an upper bound, not a
+    promise, and the stream ends where the body ends. Other requests are
+    left alone.
+    """
+    environ = getattr(request, "environ", {})
+    if request.META.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
+        return
+    if "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return
+    request._stream = CappedBodyStream(environ["wsgi.input"], limit)
+    request.META["CONTENT_LENGTH"] = str(limit)

@@ -1,0 +1,220 @@
+"""The upload checks on bytes alone: no request, no database, real Pillow."""
+
+import hashlib
+import io
+import warnings
+from http import HTTPStatus
+
+import pytest
+from PIL import Image
+
+from inference_api import errors
+from inference_api.validators import (
+    ContentTypeValidator,
+    FilenameExtensionValidator,
+    UploadFacts,
+    check_upload,
+    configure_pillow,
+    open_image,
+)
+from tests.inference_api.upload_images import (
+    CONTENT_TYPES,
+    NOT_IMAGES,
+    encode,
+    gif_bytes,
+    jpeg_with_scans,
+    png_declaring,
+    tiff_bytes,
+)
+
+FORMATS = ["JPEG", "PNG", "WEBP"]
+
+
+@pytest.fixture(autouse=True)
+def _pillow_limit(monkeypatch):
+    """The checks set Pillow's global pixel limit from settings; put it back afterwards."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+
+
+def check(data: bytes, content_type: str, filename: str = "upload", facts=None):
+    return check_upload(data, content_type=content_type, filename=filename, facts=facts)
+
+
+def refusal(data: bytes, content_type: str, filename: str = "upload") -> errors.ApiError:
+    with pytest.raises(errors.ApiError) as caught:
+        check(data, content_type, filename)
+    return caught.value
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_it_accepts_each_allowed_format(fmt):
+    data = encode(fmt, (64, 48))
+    upload = check(data, CONTENT_TYPES[fmt], f"photo.{fmt.lower()}")
+    assert (upload.format, upload.width, upload.height, upload.size) == (fmt, 64, 48, len(data))
+    assert upload.content_type == CONTENT_TYPES[fmt]
+    assert upload.frame is not None
+
+
+@pytest.mark.parametrize(
+    "declared", ["image/gif", "image/svg+xml", "text/html", "application/octet-stream", ""]
+)
+def test_it_refuses_a_type_off_the_allowlist(declared):
+    error = refusal(encode("PNG"), declared)
+    assert (error.status, error.code) == (
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+
+
+def test_the_declared_type_is_compared_without_case_or_parameters():
+    assert ContentTypeValidator()("Image/PNG; charset=binary") == "image/png"
+
+
+def test_a_png_sent_as_jpeg_is_a_content_type_mismatch():
+    error = refusal(encode("PNG"), "image/jpeg")
+    assert (error.status, error.code) == (
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "content_type_mismatch",
+    )
+    assert error.flagged
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [NOT_IMAGES["html"], NOT_IMAGES["svg"], NOT_IMAGES["pdf"], gif_bytes(), tiff_bytes()],
+    ids=["html", "svg", "pdf", "gif", "tiff"],
+)
+def test_other_formats_sent_as_png_are_a_content_type_mismatch(payload):
+    error = refusal(payload, "image/png")
+    assert error.code == "content_type_mismatch"
+
+
+def test_a_zero_byte_file_is_an_invalid_image():
+    error = refusal(b"", "image/jpeg")
+    assert (error.status, error.code) == (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image")
+
+
+def test_a_truncated_jpeg_is_an_invalid_image():
+    data = encode("JPEG", (256, 256))
+    error = refusal(data[: len(data) * 2 // 3], "image/jpeg")
+    assert error.code == "invalid_image"
+
+
+def test_a_png_with_a_broken_checksum_is_refused_by_verify():
+    data = bytearray(encode("PNG"))
+    data[29] ^= 0xFF  # the IHDR CRC
+    error = refusal(bytes(data), "image/png")
+    assert error.code == "invalid_image"
+
+
+@pytest.mark.parametrize(
+    ("filename", "fmt"),
+    [("hopper.jpg", "PNG"), ("hopper.png", "JPEG"), ("photo.webp", "JPEG"), ("photo.gif", "PNG")],
+)
+def test_an_image_extension_that_contradicts_the_bytes_is_refused(filename, fmt):
+    error = refusal(encode(fmt), CONTENT_TYPES[fmt], filename)
+    assert error.code == "content_type_mismatch"
+
+
+@pytest.mark.parametrize(
+    "filename", ["blob", "", "upload.bin", "stereo.mpo", "PHOTO.JPEG", "a.jpe"]
+)
+def test_a_filename_without_a_contradicting_extension_is_fine(filename):
+    FilenameExtensionValidator()(filename, "JPEG")
+
+
+def test_a_50kb_png_declaring_25000_squared_is_a_decompression_bomb():
+    data = png_declaring(25_000, 25_000)
+    assert 20_000 < len(data) < 100_000
+    facts = UploadFacts()
+    with pytest.raises(errors.DecompressionBomb):
+        check(data, "image/png", facts=facts)
+    assert facts.detected_format == "PNG"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_dimension_cap_is_inclusive(fmt, settings):
+    settings.MAX_IMAGE_DIMENSION = 64
+    assert check(encode(fmt, (64, 10)), CONTENT_TYPES[fmt]).width == 64
+    error = refusal(encode(fmt, (65, 10)), CONTENT_TYPES[fmt])
+    assert (error.status, error.code) == (HTTPStatus.UNPROCESSABLE_ENTITY, "image_too_large")
+    error = refusal(encode(fmt, (10, 65)), CONTENT_TYPES[fmt])
+    assert error.code == "image_too_large"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_default_dimension_cap_is_8000(fmt):
+    assert check(encode(fmt, (8000, 8)), CONTENT_TYPES[fmt]).width == 8000
+    assert refusal(encode(fmt, (8001, 8)), CONTENT_TYPES[fmt]).code == "image_too_large"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_pixel_cap_is_inclusive(fmt, settings):
+    settings.MAX_IMAGE_PIXELS = 64 * 64
+    assert check(encode(fmt, (64, 64)), CONTENT_TYPES[fmt]).height == 64
+    error = refusal(encode(fmt, (65, 64)), CONTENT_TYPES[fmt])
+    assert (error.status, error.code) == (HTTPStatus.UNPROCESSABLE_ENTITY, "decompression_bomb")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_byte_cap_is_inclusive(fmt, settings):
+    data = encode(fmt, (64, 48))
+    settings.MAX_UPLOAD_BYTES = len(data)
+    assert check(data, CONTENT_TYPES[fmt]).size == len(data)
+    settings.MAX_UPLOAD_BYTES = len(data) - 1
+    error = refusal(data, CONTENT_TYPES[fmt])
+    assert (error.status, error.code) == (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
+
+
+def test_pillow_follows_the_pixel_setting_and_its_bomb_warning_is_an_error(settings):
+    settings.MAX_IMAGE_PIXELS = 1000
+    configure_pillow()
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    # 1500 px is over the limit but under twice it, where Pillow would only warn.
+    with pytest.raises(Image.DecompressionBombWarning):
+        Image.open(io.BytesIO(encode("PNG", (50, 30))))
+    with pytest.raises(errors.DecompressionBomb):
+        open_image(encode("PNG", (50, 30)), "PNG")
+
+
+def test_pillow_never_reaches_a_decoder_outside_the_three_formats():
+    # GIF bytes handed straight to the opener, past the magic-bytes check.
+    with pytest.raises(errors.InvalidImage):
+        open_image(gif_bytes(), "PNG")
+
+
+def test_a_progressive_jpeg_with_thousands_of_scans_is_refused_before_decoding(settings):
+    data = jpeg_with_scans(5000)
+    assert len(data) < 100_000
+    error = refusal(data, "image/jpeg")
+    assert (error.status, error.code) == (HTTPStatus.UNPROCESSABLE_ENTITY, "too_many_scans")
+    assert error.flagged
+
+
+def test_the_scan_cap_is_inclusive(settings):
+    settings.MAX_JPEG_SCANS = 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # libjpeg may warn about the repeated scan
+        assert check(jpeg_with_scans(12), "image/jpeg").format == "JPEG"
+    assert refusal(jpeg_with_scans(13), "image/jpeg").code == "too_many_scans"
+
+
+def test_an_mpo_is_accepted_as_jpeg(corpus_dir):
+    data = (corpus_dir / "sugarshack.mpo").read_bytes()
+    upload = check(data, "image/jpeg", "sugarshack.mpo")
+    assert (upload.format, upload.width, upload.height) == ("JPEG", 640, 480)
+
+
+def test_the_facts_are_filled_before_a_refusal(settings):
+    settings.MAX_IMAGE_DIMENSION = 10
+    facts = UploadFacts()
+    with pytest.raises(errors.ImageTooLarge):
+        check(encode("WEBP", (30, 20)), "image/webp", facts=facts)
+    assert (facts.detected_format, facts.width, facts.height) == ("WEBP", 30, 20)
+
+
+def test_the_checked_upload_carries_the_hash_and_the_declared_name():
+    data = encode("PNG")
+    upload = check(data, "image/png", "../../etc/passwd")
+    assert upload.sha256 == hashlib.sha256(data).hexdigest()
+    assert upload.filename == "../../etc/passwd"
