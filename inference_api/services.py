@@ -10,12 +10,11 @@ import ipaddress
 import json
 import logging
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -30,11 +29,15 @@ from .records import RequestRecord
 logger = logging.getLogger(__name__)
 
 # Cheap refusals that a flood is made of: counted, one row per client per window.
-AGGREGATED_OUTCOMES = frozenset({"rate_limited", "blocked"})
+# Wrong methods and unknown paths are among them because nothing rate-limits
+# them: the guard runs only in the view of a POST.
+AGGREGATED_OUTCOMES = frozenset({"rate_limited", "blocked", "method_not_allowed", "not_found"})
 AGGREGATE_WINDOW_SECONDS = 60
-# How long a worker trusts its copy of the blocklist; a block saved in this
-# process applies at once, one saved elsewhere within this many seconds.
-BLOCKLIST_CACHE_SECONDS = 5.0
+# The blocklist is cached in the shared cache, so every worker sees a change
+# as soon as a save or delete drops it; the timeout bounds how stale it gets
+# after changes that send no signal (queryset.update, raw SQL).
+BLOCKLIST_CACHE_KEY = "blocklist:v1"
+BLOCKLIST_CACHE_SECONDS = 30
 QUARANTINE_STORAGE = "quarantine"
 
 
@@ -288,40 +291,51 @@ def blocked_client_create(
 
 # --- the blocklist ----------------------------------------------------------------------------
 
-_blocks_lock = threading.Lock()
-_blocks: tuple[float, tuple[BlockedClient, ...]] | None = None
-
 
 def clear_blocklist_cache(**_kwargs) -> None:
-    """Forget this process's copy of the blocklist (also on every save/delete)."""
-    global _blocks
-    with _blocks_lock:
-        _blocks = None
+    """Drop the cached blocklist (done on every save and delete of a block)."""
+    try:
+        cache.delete(BLOCKLIST_CACHE_KEY)
+    except Exception:
+        logger.warning("the blocklist cache could not be cleared", exc_info=True)
 
 
 post_save.connect(clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_save")
 post_delete.connect(clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_delete")
 
 
-def _blocks_in_force() -> tuple[BlockedClient, ...]:
-    global _blocks
-    with _blocks_lock:
-        cached = _blocks
-    if cached is not None and time.monotonic() - cached[0] < BLOCKLIST_CACHE_SECONDS:
-        return cached[1]
-    now = timezone.now()
+def _blocks_in_force() -> list[BlockedClient]:
     try:
-        blocks = tuple(
-            BlockedClient.objects.filter(active=True).exclude(expires_at__lte=now).order_by("id")
+        blocks = cache.get(BLOCKLIST_CACHE_KEY)
+    except Exception:
+        logger.warning("the blocklist cache is unreachable; reading the database", exc_info=True)
+        return _load_blocks() or []
+    if blocks is None:
+        blocks = _load_blocks()
+        if blocks is None:
+            return []
+        try:
+            cache.set(BLOCKLIST_CACHE_KEY, blocks, BLOCKLIST_CACHE_SECONDS)
+        except Exception:
+            logger.warning("the blocklist cache is unreachable", exc_info=True)
+    return blocks
+
+
+def _load_blocks() -> list[BlockedClient] | None:
+    """The blocks in force from the database; None (and a log line) if it failed.
+
+    The caller fails open on None: a dead database already loses the audit,
+    and refusing every client on top of that would turn it into an outage.
+    """
+    try:
+        return list(
+            BlockedClient.objects.filter(active=True)
+            .exclude(expires_at__lte=timezone.now())
+            .order_by("id")
         )
     except DatabaseError:
-        # Fail open on the last known list: a dead database already fails the
-        # audit; refusing every client on top of that would make it an outage.
-        logger.exception("blocklist could not be read; using the last known list")
-        return cached[1] if cached is not None else ()
-    with _blocks_lock:
-        _blocks = (time.monotonic(), blocks)
-    return blocks
+        logger.exception("the blocklist could not be read; no client is blocked meanwhile")
+        return None
 
 
 def find_block(ip: str) -> BlockedClient | None:

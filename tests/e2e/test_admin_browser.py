@@ -17,7 +17,6 @@ import requests
 from django.contrib.auth.models import Permission, User
 from PIL import Image
 
-from inference_api import services
 from inference_api.models import BlockedClient, FlaggedUpload
 from tests.inference_api.audit_support import use_tmp_quarantine
 
@@ -121,7 +120,6 @@ def test_a_reviewer_reviews_blocks_and_downloads_and_outsiders_cannot(
     from playwright.sync_api import sync_playwright
 
     use_tmp_quarantine(settings, tmp_path / "quarantine")
-    services.clear_blocklist_cache()
     make_users()
     payload = png_bytes()
     refused = send_spoofed_upload(live_server.url, payload)

@@ -17,7 +17,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def quarantine(settings, tmp_path):
-    services.clear_blocklist_cache()
     return use_tmp_quarantine(settings, tmp_path / "quarantine")
 
 
@@ -172,3 +171,20 @@ def test_a_blocked_client_is_managed_in_the_admin(admin_client, admin_user):
     block = BlockedClient.objects.get()
     assert (block.network, block.created_by) == ("203.0.113.0/24", admin_user)
     assert services.find_block("203.0.113.200") == block
+
+
+def test_the_big_lists_cost_the_same_few_queries_for_many_rows(
+    admin_client, django_assert_max_num_queries
+):
+    for n in range(40):
+        services.audit_request(
+            record=hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n}"),
+            status=HTTPStatus.UNPROCESSABLE_ENTITY,
+            latency_ms=1,
+        )
+        services.audit_request(record=make_record(outcome="ok"), status=200, latency_ms=1)
+
+    for name in ["auditlog", "flaggedupload"]:
+        with django_assert_max_num_queries(10):
+            response = admin_client.get(reverse(f"admin:inference_api_{name}_changelist"))
+        assert response.status_code == HTTPStatus.OK

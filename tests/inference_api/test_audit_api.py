@@ -12,7 +12,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from PIL import Image
 
-from inference_api import services
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile
 
 from .audit_support import stored_files, use_tmp_quarantine
@@ -25,7 +24,6 @@ CLIENT_IP = "198.51.100.23"
 
 @pytest.fixture(autouse=True)
 def quarantine(settings, tmp_path):
-    services.clear_blocklist_cache()
     return use_tmp_quarantine(settings, tmp_path / "quarantine")
 
 
@@ -78,6 +76,15 @@ def test_a_wrong_method_is_audited(client):
 
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert the_row(response).outcome == "method_not_allowed"
+
+
+def test_a_flood_of_wrong_methods_and_paths_is_counted_not_written_row_by_row(client):
+    for _ in range(20):
+        client.get(URL, REMOTE_ADDR=CLIENT_IP)
+        client.get("/api/v1/nothing/", REMOTE_ADDR=CLIENT_IP)
+
+    counted = sorted(AuditLog.objects.values_list("outcome", "status", "count"))
+    assert counted == [("method_not_allowed", 405, 20), ("not_found", 404, 20)]
 
 
 def test_an_oversized_declared_body_is_audited_before_it_is_read(client, settings):

@@ -1,22 +1,17 @@
 """The blocklist: which addresses find_block refuses, and how blocks are made."""
 
+import logging
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from inference_api import services
 from inference_api.models import BlockedClient
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_blocklist():
-    services.clear_blocklist_cache()
-    yield
-    services.clear_blocklist_cache()
 
 
 @pytest.mark.parametrize(
@@ -63,7 +58,7 @@ def test_an_expired_or_inactive_block_is_not_in_force():
     assert services.find_block("203.0.113.3") == future
 
 
-def test_a_block_applies_at_once_in_the_process_that_saved_it():
+def test_a_saved_block_applies_at_once_though_the_list_is_cached():
     assert services.find_block("198.51.100.4") is None  # the empty list is now cached
 
     block = BlockedClient.objects.create(network="198.51.100.0/30")
@@ -96,3 +91,22 @@ def test_blocking_a_client_blocks_its_address_or_its_ipv6_subnet():
     assert (created_v4, created_v6, created_again) == (True, True, False)
     assert again == v6
     assert BlockedClient.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreadable_blocklist_fails_open_and_says_so(caplog):
+    BlockedClient.objects.create(network="198.51.100.0/24")
+    services.clear_blocklist_cache()
+    table = BlockedClient._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
+    try:
+        with caplog.at_level(logging.ERROR, logger="inference_api.services"):
+            found = services.find_block("198.51.100.1")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
+
+    assert found is None
+    assert "the blocklist could not be read" in caplog.text
+    assert services.find_block("198.51.100.1") is not None  # the failure was not cached
