@@ -43,7 +43,10 @@ def png_bytes() -> bytes:
 def send_spoofed_upload(base_url: str, payload: bytes) -> requests.Response:
     """A PNG declared as JPEG: refused (415) and quarantined."""
     files = {"file": ("holiday.jpg", payload, "image/jpeg")}
-    return requests.post(f"{base_url}/api/v1/analyze/", files=files, timeout=30)
+    # Connection: close, so the server's thread is done before the test ends
+    # (a keep-alive thread outliving the test would touch a torn-down database).
+    headers = {"Connection": "close"}
+    return requests.post(f"{base_url}/api/v1/analyze/", files=files, headers=headers, timeout=30)
 
 
 def make_users() -> None:
