@@ -147,12 +147,13 @@ def _r2_storage(bucket: str) -> dict:
     }
 
 
-def _local_storage(location: Path) -> dict:
-    # base_url None: nothing in these folders is ever served by URL.
-    return {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(location), "base_url": None},
-    }
+def _local_storage(location: Path, private: bool = False) -> dict:
+    # No URL route serves these folders; a private one is readable by the
+    # service's own user only.
+    options: dict = {"location": str(location)}
+    if private:
+        options |= {"file_permissions_mode": 0o600, "directory_permissions_mode": 0o700}
+    return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}
 
 
 STORAGES = {
@@ -160,7 +161,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     "models": _r2_storage(R2_MODEL_BUCKET) if R2_ENDPOINT_URL else _local_storage(MODEL_STORAGE_DIR),
     "quarantine": (
-        _r2_storage(R2_QUARANTINE_BUCKET) if R2_ENDPOINT_URL else _local_storage(QUARANTINE_DIR)
+        _r2_storage(R2_QUARANTINE_BUCKET)
+        if R2_ENDPOINT_URL
+        else _local_storage(QUARANTINE_DIR, private=True)
     ),
 }
 

@@ -21,7 +21,7 @@ MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "model-c
 if STORAGES["models"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["models"] = _local_storage(MODEL_STORAGE_DIR)
 if STORAGES["quarantine"]["BACKEND"].endswith("FileSystemStorage"):
-    STORAGES["quarantine"] = _local_storage(QUARANTINE_DIR)
+    STORAGES["quarantine"] = _local_storage(QUARANTINE_DIR, private=True)
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # Hundreds of uploads come from 127.0.0.1; rate-limit tests set their own rate.
