@@ -207,6 +207,8 @@ CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_METHODS = ("POST", "OPTIONS")
 CORS_ALLOW_CREDENTIALS = False
 CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+# A browser must be allowed to send the API key header, or keyed calls fail preflight.
+CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
 # --- quarantine and retention ---------------------------------------------------------
 QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 1024)
