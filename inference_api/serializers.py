@@ -45,22 +45,26 @@ class CheckedImageField(serializers.ImageField):
 class AnalyzeRequestSerializer(serializers.Serializer):
     """The analyze form: one image in `file`, nothing else.
 
-    No file -> 400 no_file; more than one -> 400 too_many_files; any other
-    field -> 400 malformed_request (Django's DATA_UPLOAD_* settings already
-    bound how many and how large such fields can be).
+    More than one file (under any field names) -> 400 too_many_files; no
+    file in `file` -> 400 no_file; any other field -> 400 malformed_request
+    (Django's DATA_UPLOAD_* settings already bound how many and how large
+    such fields can be while the body is parsed).
     """
 
     file = CheckedImageField()
 
     def to_internal_value(self, data: object) -> dict:
-        files = _uploaded_files(data)
-        if not files:
-            raise errors.NoFile()
-        if len(files) > 1:
+        if len(_uploaded_files(data)) > 1:
             raise errors.TooManyFiles()
+        if not isinstance(_get(data, "file"), UploadedFile):
+            raise errors.NoFile()
         if set(_keys(data)) - {"file"}:
             raise errors.MalformedRequest("Only the multipart field 'file' is accepted.")
         return super().to_internal_value(data)
+
+
+def _get(data: object, key: str) -> object:
+    return data.get(key) if hasattr(data, "get") else None
 
 
 def _keys(data: object) -> list[str]:

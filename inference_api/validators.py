@@ -308,9 +308,9 @@ def check_upload(
     filled as each fact is learned, so a caller can record them on rejection.
     """
     facts = facts if facts is not None else UploadFacts()
+    facts.detected_format = sniff_format(data) or ""
     declared = ContentTypeValidator()(content_type)
     real_format = MagicBytesValidator()(data, declared)
-    facts.detected_format = real_format
     FilenameExtensionValidator()(filename, real_format)
     UploadSizeValidator()(data)
     width, height = header_size(data, real_format)

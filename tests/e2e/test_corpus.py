@@ -1,0 +1,157 @@
+"""Pillow's test-image corpus against the API: every file gets its expected outcome.
+
+`../shared/corpus/pillow/MANIFEST.tsv` lists 204 files: 71 valid images of
+the allowed formats (accept: 200 with predictions) and 133 crashers, bombs,
+truncated, corrupt and disallowed files (reject: a 4xx JSON error). Each is
+uploaded on its own under its original name, declared as the corpus README
+says. A 5xx, a dropped connection or a timeout is always a failure.
+
+The whole corpus also goes through ONE real gunicorn worker, which must
+serve all of it and still be the same process at the end. Spoofs of the
+valid files (another declared type, another extension) must all be refused.
+"""
+
+import csv
+import mimetypes
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.conftest import CORPUS
+from tests.servers import gunicorn_server
+
+URL = "/api/v1/analyze/"
+ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# For the spoofs: a type and an extension each valid format is not.
+OTHER_TYPE = {"JPEG": "image/png", "PNG": "image/webp", "WEBP": "image/jpeg"}
+OTHER_EXTENSION = {"JPEG": ".png", "PNG": ".jpg", "WEBP": ".jpg"}
+CLIENT_TIMEOUT = 10
+# A worker serving the corpus holds the model, torch and one decoded image at a time.
+WORKER_PEAK_RSS_LIMIT = 2 * 1024**3
+
+
+def manifest() -> list[dict]:
+    path = CORPUS / "MANIFEST.tsv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+ROWS = manifest()
+VALID = [row for row in ROWS if row["expected"] == "accept"]
+
+
+def rows_or_missing(rows: list[dict]) -> list:
+    """Parameters for the rows; one placeholder when the corpus is absent, so corpus_dir decides."""
+    return [pytest.param(row, id=row["file"]) for row in rows] or [pytest.param(None, id="corpus")]
+
+
+def real_format(row: dict) -> str:
+    return row["real_format"].split()[0]
+
+
+def declared_type(row: dict) -> str:
+    """Step 2 of the corpus README: the type matching the real bytes."""
+    fmt = real_format(row)
+    if fmt in ALLOWED:
+        return ALLOWED[fmt]
+    return mimetypes.guess_type(row["file"])[0] or "application/octet-stream"
+
+
+def read(corpus_dir: Path, row: dict) -> bytes:
+    data = (corpus_dir / row["file"]).read_bytes()
+    if row["file"] == "pngtest_bad.png.bin":
+        data = b"\x89" + data  # stored without its first byte (README step 6)
+    return data
+
+
+def check_outcome(row: dict, status: int, body: dict, request_id: str) -> str | None:
+    """What is wrong with this answer for this row, or None."""
+    if row["expected"] == "accept":
+        if status != HTTPStatus.OK or not body.get("predictions"):
+            return f"expected 200 with predictions, got {status} {body}"
+        return None
+    if not 400 <= status < 500:
+        return f"expected a 4xx, got {status} {body}"
+    if set(body) != {"error", "code", "request_id"} or body["request_id"] != request_id:
+        return f"not the error contract: {body}"
+    return None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row", rows_or_missing(ROWS))
+def test_each_corpus_file_gets_its_expected_outcome(client, corpus_dir, exported_model, row):
+    upload = SimpleUploadedFile(row["file"], read(corpus_dir, row), declared_type(row))
+    response = client.post(URL, {"file": upload})
+    problem = check_outcome(row, response.status_code, response.json(), response["X-Request-ID"])
+    assert problem is None, f"{row['file']} ({row['category']}): {problem}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row", rows_or_missing(VALID))
+def test_a_valid_file_declared_as_another_type_is_refused(client, corpus_dir, row):
+    fmt = real_format(row)
+    upload = SimpleUploadedFile(row["file"], read(corpus_dir, row), OTHER_TYPE[fmt])
+    response = client.post(URL, {"file": upload})
+    assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    assert response.json()["code"] == "content_type_mismatch"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row", rows_or_missing(VALID))
+def test_a_valid_file_named_with_another_extension_is_refused(client, corpus_dir, row):
+    fmt = real_format(row)
+    name = Path(row["file"]).stem + OTHER_EXTENSION[fmt]
+    upload = SimpleUploadedFile(name, read(corpus_dir, row), ALLOWED[fmt])
+    response = client.post(URL, {"file": upload})
+    assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    assert response.json()["code"] == "content_type_mismatch"
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    return [int(pid) for pid in children.split()]
+
+
+def peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+def post_live(session: requests.Session, url: str, row: dict, data: bytes) -> str | None:
+    """Upload one file to the live server; what went wrong, or None."""
+    files = {"file": (row["file"], data, declared_type(row))}
+    try:
+        response = session.post(url, files=files, timeout=CLIENT_TIMEOUT)
+    except requests.RequestException as exc:
+        return f"no answer: {type(exc).__name__}: {exc}"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code} with a body that is not JSON"
+    return check_outcome(row, response.status_code, body, response.headers.get("X-Request-ID"))
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_the_whole_corpus_through_one_gunicorn_worker(corpus_dir, exported_model):
+    with gunicorn_server(workers=1, threads=1) as server:
+        (worker,) = worker_pids(server.process.pid)
+        problems = {}
+        with requests.Session() as session:
+            for row in ROWS:
+                problem = post_live(session, server.url + URL, row, read(corpus_dir, row))
+                if problem:
+                    problems[row["file"]] = problem
+        assert worker_pids(server.process.pid) == [worker], "the worker died and was replaced"
+        rss = peak_rss(worker)
+        log = server.log()
+    assert problems == {}
+    assert "WORKER TIMEOUT" not in log and "Traceback" not in log
+    assert rss < WORKER_PEAK_RSS_LIMIT, f"worker peak RSS {rss / 2**20:.0f} MiB"
