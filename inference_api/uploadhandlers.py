@@ -22,7 +22,7 @@ from io import BytesIO
 from django.conf import settings
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
-from django.http import HttpRequest
+from django.http import HttpRequest, UnreadablePostError
 
 from . import errors
 from .records import record_for
@@ -81,6 +81,8 @@ class CappedBodyStream:
 
     Reads ask the server for at most one byte more than the limit, so going
     over is noticed without reading further. `count` is how many bytes were read.
+    The server's own error for a body it cannot decode (a malformed chunk
+    size, say) becomes UnreadablePostError, a 400, not a crash.
     """
 
     def __init__(self, stream, limit: int) -> None:
@@ -89,16 +91,23 @@ class CappedBodyStream:
         self.count = 0
 
     def read(self, size: int | None = -1) -> bytes:
-        room = self.limit + 1 - self.count
-        if size is None or size < 0 or size > room:
-            size = room
-        return self._counted(self.stream.read(size))
+        return self._counted(self._call(self.stream.read, self._room(size)))
 
     def readline(self, size: int | None = -1) -> bytes:
+        return self._counted(self._call(self.stream.readline, self._room(size)))
+
+    def _room(self, size: int | None) -> int:
         room = self.limit + 1 - self.count
-        if size is None or size < 0 or size > room:
-            size = room
-        return self._counted(self.stream.readline(size))
+        return room if size is None or size < 0 or size > room else size
+
+    @staticmethod
+    def _call(read, size: int) -> bytes:
+        try:
+            return read(size)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise UnreadablePostError(f"unreadable request body: {type(exc).__name__}") from exc
 
     def _counted(self, data: bytes) -> bytes:
         self.count += len(data)

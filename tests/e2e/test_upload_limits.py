@@ -196,3 +196,15 @@ def test_a_small_chunked_upload_is_read_and_checked(server):
     assert "Content-Length" not in response.request.headers
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     assert response.json()["code"] == "content_type_mismatch"
+
+
+def test_a_malformed_chunked_body_is_a_400_not_a_crash(server):
+    head = request_head(chunked=True)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + b"zz\r\nnot a chunk size\r\n0\r\n\r\n")
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    exchange = Exchange(0, 0, response, True)
+    assert exchange.status == HTTPStatus.BAD_REQUEST
+    assert exchange.json()["code"] == "malformed_request"

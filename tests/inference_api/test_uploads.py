@@ -11,6 +11,7 @@ from http import HTTPStatus
 
 import pytest
 from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
+from django.http import UnreadablePostError
 from django.http.multipartparser import MultiPartParser
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from PIL import Image
@@ -118,6 +119,15 @@ def test_a_capped_body_stream_refuses_the_byte_past_its_limit():
     with pytest.raises(errors.FileTooLarge):
         stream.read(500)
     assert stream.count == 601
+
+
+def test_a_capped_body_stream_turns_a_server_read_error_into_an_unreadable_body():
+    class BrokenChunks(io.BytesIO):
+        def read(self, size=-1):
+            raise ValueError("Invalid chunk size")
+
+    with pytest.raises(UnreadablePostError):
+        CappedBodyStream(BrokenChunks(), limit=600).read(100)
 
 
 def test_a_capped_body_stream_ends_where_a_short_body_ends():
