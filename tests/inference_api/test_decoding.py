@@ -35,6 +35,14 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale_that_keeps_min_side():
     assert decode_upload(upload, min_side=1000).size == (2048, 1536)
 
 
+def test_a_12_megapixel_jpeg_is_decoded_once_at_an_eighth_of_its_size():
+    upload = checked(encode("JPEG", (4000, 3000), quality=85), "JPEG")
+    # The checks decoded it at 1/8 scale already; that frame serves a 256 px model.
+    assert upload.frame.size == (500, 375)
+    image = decode_upload(upload, min_side=256)
+    assert image.size == (500, 375)
+
+
 def test_a_jpeg_no_larger_than_needed_is_decoded_at_full_size():
     upload = checked(encode("JPEG", (300, 200)), "JPEG")
     assert decode_upload(upload, min_side=256).size == (300, 200)
