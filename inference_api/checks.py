@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.storage import storages
+from django.core.files.storage import FileSystemStorage, storages
 
 from .clients import parse_networks
 
@@ -245,7 +245,7 @@ def check_quarantine_private() -> Verdict:
     """Quarantined uploads are never reachable by URL without a signature."""
     config = settings.STORAGES["quarantine"]
     storage = storages.create_storage(config)
-    if hasattr(storage, "location") and not hasattr(storage, "bucket_name"):
+    if isinstance(storage, FileSystemStorage):
         return _local_quarantine_verdict(Path(storage.location).resolve())
     return _bucket_quarantine_verdict(storage)
 
@@ -257,7 +257,8 @@ def _served_directories() -> list[Path]:
     for entry in settings.STATICFILES_DIRS:
         candidates.append(entry[1] if isinstance(entry, tuple) else entry)
     default = storages.create_storage(settings.STORAGES["default"])
-    candidates.append(getattr(default, "location", None))
+    if isinstance(default, FileSystemStorage):
+        candidates.append(default.location)
     return [Path(path).resolve() for path in candidates if path]
 
 

@@ -274,6 +274,14 @@ def test_a_local_quarantine_inside_the_media_folder_fails(settings, tmp_path):
     assert not checks.check_quarantine_private().ok
 
 
+def test_a_bucket_default_storage_does_not_count_as_a_served_folder(settings):
+    # A bucket's "location" is a key prefix (""), not the working directory,
+    # where the suite's own local quarantine (var/test/quarantine) lives.
+    settings.STORAGES = {**settings.STORAGES, "default": s3_quarantine()}
+    verdict = checks.check_quarantine_private()
+    assert verdict.ok, verdict.detail
+
+
 def test_a_private_bucket_with_signed_urls_passes(settings):
     settings.STORAGES = {**settings.STORAGES, "quarantine": s3_quarantine()}
     verdict = checks.check_quarantine_private()
