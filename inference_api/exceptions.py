@@ -8,14 +8,20 @@ traceback goes to the log.
 
 import logging
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
+
+from analysis.errors import ModelUnavailable
 
 from . import errors
 from .records import record_for
 
 logger = logging.getLogger(__name__)
+
+MODEL_RETRY_AFTER = 5
 
 _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
     drf.UnsupportedMediaType: errors.UnsupportedMediaType,
@@ -28,6 +34,12 @@ _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
     drf.PermissionDenied: errors.Blocked,
     drf.Throttled: errors.RateLimited,
     Ratelimited: errors.RateLimited,
+    # Django's multipart parser, reached through request.data.
+    RequestDataTooBig: errors.FileTooLarge,
+    TooManyFilesSent: errors.TooManyFiles,
+    TooManyFieldsSent: errors.MalformedRequest,
+    MultiPartParserError: errors.MalformedRequest,
+    UnreadablePostError: errors.MalformedRequest,
 }
 
 
@@ -54,6 +66,8 @@ def as_api_error(exc: Exception) -> errors.ApiError | None:
     for drf_type, api_type in _DRF_ERRORS.items():
         if isinstance(exc, drf_type):
             return api_type()
+    if isinstance(exc, ModelUnavailable):
+        return errors.ModelUnavailable(retry_after=MODEL_RETRY_AFTER)
     if isinstance(exc, drf.ValidationError):
         return errors.MalformedRequest()
     return None
