@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from . import errors, metrics
 from .clients import client_ip
 from .exceptions import error_response
+from .guards import guard_client
 from .logging import current_request_id
 from .records import RequestRecord
 from .uploadhandlers import cap_unsized_body
@@ -96,11 +97,13 @@ def _log_request(record: RequestRecord, status: int, latency_ms: float) -> None:
 
 
 class UploadLimitMiddleware:
-    """Refuses an API request whose declared Content-Length is over the cap.
+    """Steps 1 and 2 of the request flow for API uploads, before the body is read.
 
-    This runs before anything reads the body, so an honest oversized upload
-    costs nothing; a body without a Content-Length (chunked) or one that lies
-    is stopped while streaming by the upload handler.
+    First who may call and how often (the blocklist, the API key, the rate
+    limit), so that even refused uploads count against a client's limit;
+    then the declared Content-Length against the cap, so an honest oversized
+    upload costs nothing. A body without a Content-Length (chunked) or one
+    that lies is stopped while streaming by the upload handler.
     """
 
     # Room for the multipart boundaries and the part headers around the file.
@@ -110,7 +113,11 @@ class UploadLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX):
+        if request.path.startswith(API_PREFIX) and request.method == "POST":
+            try:
+                guard_client(request, request.api_record)
+            except errors.ApiError as exc:
+                return error_response(request, exc)
             if self._declared_too_large(request):
                 return error_response(request, errors.FileTooLarge())
             cap_unsized_body(request, settings.MAX_UPLOAD_BYTES + self.ENVELOPE_BYTES)

@@ -2,7 +2,6 @@
 
 import time
 
-from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,24 +10,25 @@ from rest_framework.views import APIView
 from analysis.inference import classify
 from analysis.model_store import get_model
 
-from . import errors, metrics
+from . import metrics
 from .concurrency import inference_slot
 from .decoding import decode_upload
-from .exceptions import error_response
-from .guards import guard_client
 from .records import RequestRecord, record_for
 from .schema import ANALYZE_SCHEMA
 from .serializers import AnalyzeRequestSerializer
 
 
 class AnalyzeView(APIView):
-    """POST /api/v1/analyze/: one image in the multipart field `file`, top-k labels out."""
+    """POST /api/v1/analyze/: one image in the multipart field `file`, top-k labels out.
+
+    The client was already admitted (blocklist, key, rate limit) and the
+    declared size checked by `middleware.UploadLimitMiddleware`.
+    """
 
     @extend_schema(**ANALYZE_SCHEMA)
     def post(self, request: Request) -> Response:
         started = time.perf_counter()
         record = record_for(request._request)
-        guard_client(request._request, record)
         serializer = AnalyzeRequestSerializer(data=request.data, context={"record": record})
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
@@ -61,7 +61,3 @@ def _note_result(record: RequestRecord, model, result) -> None:
     record.top_score = top.score
     record.model_version = model.metadata.version
 
-
-def rate_limited(request: HttpRequest, exception: Exception):
-    """django-ratelimit's RATELIMIT_VIEW: a 429 in the error contract."""
-    return error_response(request, errors.RateLimited(retry_after=60))

@@ -194,7 +194,6 @@ RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="300/m")
 RATELIMIT_USE_CACHE = "ratelimit"
 # When the rate-limit cache is unreachable: refuse (false) or let through (true).
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
-RATELIMIT_VIEW = "inference_api.views.rate_limited"
 REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 MAX_CONCURRENT_INFERENCES = env.int("MAX_CONCURRENT_INFERENCES", default=2)
