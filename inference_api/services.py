@@ -31,7 +31,11 @@ logger = logging.getLogger(__name__)
 # Cheap refusals that a flood is made of: counted, one row per client per window.
 # Wrong methods and unknown paths are among them because nothing rate-limits
 # them: the guard runs only in the view of a POST.
-AGGREGATED_OUTCOMES = frozenset({"rate_limited", "blocked", "method_not_allowed", "not_found"})
+# Refusals decided before the body is read; during a Redis outage with the
+# limiter failing closed every request is a `service_unavailable`.
+AGGREGATED_OUTCOMES = frozenset(
+    {"rate_limited", "blocked", "method_not_allowed", "not_found", "service_unavailable"}
+)
 AGGREGATE_WINDOW_SECONDS = 60
 # The blocklist is cached in the shared cache, so every worker sees a change
 # as soon as a save or delete drops it; the timeout bounds how stale it gets

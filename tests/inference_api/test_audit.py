@@ -124,14 +124,16 @@ def test_it_counts_an_ipv6_subnet_as_one_client():
     assert counts == [("2001:db8:1:2::/64", 2), ("2001:db8:1:3::/64", 1)]
 
 
-def test_refusals_of_a_blocked_client_are_counted_too():
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [("blocked", HTTPStatus.FORBIDDEN), ("service_unavailable", HTTPStatus.SERVICE_UNAVAILABLE)],
+)
+def test_cheap_refusals_are_counted_too(outcome, status):
     for _ in range(5):
-        services.audit_request(
-            record=make_record(outcome="blocked"), status=HTTPStatus.FORBIDDEN, latency_ms=1
-        )
+        services.audit_request(record=make_record(outcome=outcome), status=status, latency_ms=1)
 
     row = AuditLog.objects.get()
-    assert (row.outcome, row.status, row.count) == ("blocked", 403, 5)
+    assert (row.outcome, row.status, row.count) == (outcome, status, 5)
 
 
 def test_it_truncates_what_the_client_sent_and_keeps_a_bad_address_out():
