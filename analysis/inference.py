@@ -33,7 +33,9 @@ class Classification:
     inference_ms: float
 
 
-def predict(model: LoadedModel, batch: torch.Tensor, top_k: int = DEFAULT_TOP_K) -> list[Prediction]:
+def predict(
+    model: LoadedModel, batch: torch.Tensor, top_k: int = DEFAULT_TOP_K
+) -> list[Prediction]:
     """Top-k predictions for a preprocessed 1x3xHxW batch."""
     with torch.inference_mode():
         probabilities = model.module(batch).softmax(dim=-1)[0]

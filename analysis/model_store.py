@@ -84,7 +84,10 @@ def fetch_to_cache(storage: Storage, name: str, expected: str, cache_dir: Path) 
         actual = digest.hexdigest()
         if actual != expected:
             logger.error(
-                "Model file %r refused: SHA-256 %s does not match the pinned %s", name, actual, expected
+                "Model file %r refused: SHA-256 %s does not match the pinned %s",
+                name,
+                actual,
+                expected,
             )
             raise ModelIntegrityError(f"SHA-256 mismatch for {name}")
         os.replace(tmp_name, cached)
@@ -149,7 +152,9 @@ class _ModelHolder:
                 self._failed_at = time.monotonic()
                 logger.error("Model unavailable: %s", exc)
                 raise
-            logger.info("Model %s loaded (sha256 %s)", self._model.metadata.version, self._model.sha256)
+            logger.info(
+                "Model %s loaded (sha256 %s)", self._model.metadata.version, self._model.sha256
+            )
             return self._model
 
     def loaded(self) -> bool:

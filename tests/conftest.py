@@ -40,7 +40,9 @@ def exported_model() -> str:
 def corpus_dir() -> Path:
     """Pillow's hostile and valid images, from ../shared/corpus (never copied here)."""
     services.require(
-        (CORPUS / "MANIFEST.tsv").exists(), f"the corpus at {CORPUS}", "set CORPUS_DIR to shared/corpus/pillow"
+        (CORPUS / "MANIFEST.tsv").exists(),
+        f"the corpus at {CORPUS}",
+        "set CORPUS_DIR to shared/corpus/pillow",
     )
     return CORPUS
 

@@ -83,13 +83,17 @@ def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{log_path.read_text(errors='replace')[-4000:]}")
+            raise RuntimeError(
+                f"server exited early:\n{log_path.read_text(errors='replace')[-4000:]}"
+            )
         try:
             requests.get(url + "/api/v1/analyze/", timeout=2)
             return
         except requests.RequestException:
             time.sleep(0.2)
-    raise RuntimeError(f"server did not answer in {timeout}s:\n{log_path.read_text(errors='replace')[-4000:]}")
+    raise RuntimeError(
+        f"server did not answer in {timeout}s:\n{log_path.read_text(errors='replace')[-4000:]}"
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -115,7 +119,9 @@ def gunicorn_server(
             full_env.setdefault("GUNICORN_THREADS", str(threads))
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=REPO, env=full_env, check=True,
+                cwd=REPO,
+                env=full_env,
+                check=True,
             )
             port = free_port()
             log_path = tmp / "server.log"
@@ -123,12 +129,22 @@ def gunicorn_server(
             if GUNICORN_CONF.exists():
                 command += ["-c", str(GUNICORN_CONF)]
             command += [
-                "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-                *args, "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                *args,
+                "config.wsgi:application",
             ]
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
-                    command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                    command,
+                    cwd=REPO,
+                    env=full_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, full_env)

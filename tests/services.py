@@ -24,7 +24,9 @@ def in_ci() -> bool:
 def port_open(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -63,10 +65,16 @@ def require_postgres() -> str:
 
 def require_chromium() -> str:
     found = os.path.exists(CHROMIUM) and shutil.which("chromedriver") is not None
-    require(found, "Debian's Chromium", "run `make system-deps` (apt-get install chromium chromium-driver)")
+    require(
+        found,
+        "Debian's Chromium",
+        "run `make system-deps` (apt-get install chromium chromium-driver)",
+    )
     return CHROMIUM
 
 
 def require_nginx() -> str:
-    require(os.path.exists(NGINX), "Debian's nginx", "run `make system-deps` (apt-get install nginx)")
+    require(
+        os.path.exists(NGINX), "Debian's nginx", "run `make system-deps` (apt-get install nginx)"
+    )
     return NGINX

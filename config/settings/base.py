@@ -159,7 +159,9 @@ def _local_storage(location: Path, private: bool = False) -> dict:
 STORAGES = {
     "default": _local_storage(VAR_DIR / "media"),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
-    "models": _r2_storage(R2_MODEL_BUCKET) if R2_ENDPOINT_URL else _local_storage(MODEL_STORAGE_DIR),
+    "models": _r2_storage(R2_MODEL_BUCKET)
+    if R2_ENDPOINT_URL
+    else _local_storage(MODEL_STORAGE_DIR),
     "quarantine": (
         _r2_storage(R2_QUARANTINE_BUCKET)
         if R2_ENDPOINT_URL
@@ -211,7 +213,9 @@ CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
 # --- quarantine and retention ---------------------------------------------------------
 QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 1024)
-QUARANTINE_MAX_BYTES_PER_CLIENT = env.int("QUARANTINE_MAX_BYTES_PER_CLIENT", default=50 * 1024 * 1024)
+QUARANTINE_MAX_BYTES_PER_CLIENT = env.int(
+    "QUARANTINE_MAX_BYTES_PER_CLIENT", default=50 * 1024 * 1024
+)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
 
 # --- observability ----------------------------------------------------------------------

@@ -76,7 +76,9 @@ def test_get_model_loads_once_for_many_threads(exported_model, settings, tmp_pat
     settings.MODEL_CACHE_DIR = tmp_path / "cache"
     model_store.reset_model()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(model_store.get_model())) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(model_store.get_model())) for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

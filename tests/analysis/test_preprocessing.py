@@ -37,7 +37,11 @@ def test_it_refuses_an_image_that_is_not_rgb():
 
 
 def test_the_metadata_is_the_lite_pipeline():
-    assert (METADATA.input_size, METADATA.resize_size, METADATA.interpolation) == (224, 256, "bicubic")
+    assert (METADATA.input_size, METADATA.resize_size, METADATA.interpolation) == (
+        224,
+        256,
+        "bicubic",
+    )
     assert METADATA.mean == pytest.approx((127 / 255,) * 3)
     assert METADATA.std == pytest.approx((128 / 255,) * 3)
     assert len(METADATA.labels) == 1000 and METADATA.labels[967] == "espresso"

@@ -28,7 +28,8 @@ def s3_endpoint(tmp_path_factory):
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -41,8 +42,12 @@ def s3_endpoint(tmp_path_factory):
                 raise RuntimeError("moto server did not start") from None
             time.sleep(0.2)
     client = boto3.client(
-        "s3", endpoint_url=url, aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,
-        region_name="us-east-1", config=Config(signature_version="s3v4"),
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
     )
     client.create_bucket(Bucket=BUCKET)
     client.create_bucket(Bucket="quarantine")
@@ -66,7 +71,11 @@ def r2_env(endpoint: str, tmp_path: Path, **extra: str) -> dict:
 
 def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args, "--skip-checks"], cwd=REPO, env=env, capture_output=True, text=True,
+        [sys.executable, "manage.py", *args, "--skip-checks"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
 

@@ -9,9 +9,13 @@ from django.core.files.storage import storages
 def test_quarantined_files_are_readable_by_the_service_user_only(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
-        "quarantine": {**settings.STORAGES["quarantine"], "OPTIONS": {
-            **settings.STORAGES["quarantine"]["OPTIONS"], "location": str(tmp_path / "q"),
-        }},
+        "quarantine": {
+            **settings.STORAGES["quarantine"],
+            "OPTIONS": {
+                **settings.STORAGES["quarantine"]["OPTIONS"],
+                "location": str(tmp_path / "q"),
+            },
+        },
     }
     storage = storages["quarantine"]
     name = storage.save("sub/sample.bin", ContentFile(b"hostile bytes"))

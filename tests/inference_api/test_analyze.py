@@ -18,7 +18,9 @@ def jpeg_of(name: str) -> bytes:
 
 
 def post(client, payload: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"):
-    return client.post(URL, {"file": SimpleUploadedFile(filename, payload, content_type=content_type)})
+    return client.post(
+        URL, {"file": SimpleUploadedFile(filename, payload, content_type=content_type)}
+    )
 
 
 @pytest.mark.django_db
@@ -46,7 +48,11 @@ def test_get_is_refused_with_the_error_contract(client):
     response = client.get(URL)
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     body = response.json()
-    assert body == {"error": body["error"], "code": "method_not_allowed", "request_id": response["X-Request-ID"]}
+    assert body == {
+        "error": body["error"],
+        "code": "method_not_allowed",
+        "request_id": response["X-Request-ID"],
+    }
 
 
 @pytest.mark.django_db

@@ -11,7 +11,10 @@ import pytest
 from inference_api.services import blocked_client_create
 
 URL = "/api/v1/analyze/"
-OVERSIZED = {"CONTENT_LENGTH": str(50 * 1024 * 1024), "CONTENT_TYPE": "multipart/form-data; boundary=x"}
+OVERSIZED = {
+    "CONTENT_LENGTH": str(50 * 1024 * 1024),
+    "CONTENT_TYPE": "multipart/form-data; boundary=x",
+}
 
 pytestmark = pytest.mark.django_db
 
@@ -32,4 +35,7 @@ def test_a_blocked_client_is_refused_before_the_size_is_looked_at(client):
 def test_other_methods_are_refused_without_spending_the_limit(client, settings):
     settings.RATE_LIMIT_PER_IP = "1/m"
     assert client.get(URL).status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    assert client.generic("POST", URL, b"", **OVERSIZED).status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert (
+        client.generic("POST", URL, b"", **OVERSIZED).status_code
+        == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    )

@@ -8,7 +8,7 @@ from analysis.export import export_model
 
 
 class Command(BaseCommand):
-    help = "Export EfficientNet-Lite0 as one TorchScript file (with its metadata) to the models storage."
+    help = "Export EfficientNet-Lite0 (TorchScript, metadata inside) to the models storage."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--name", default=settings.MODEL_FILE_NAME, help="file name in storage")
@@ -27,4 +27,6 @@ class Command(BaseCommand):
             raise CommandError(f"export failed: {exc}") from exc
         self.stdout.write(f"Exported {result.name} ({result.size} bytes)")
         self.stdout.write(f"SHA-256 {result.sha256}")
-        self.stdout.write(self.style.SUCCESS(f"Pin it in production with MODEL_SHA256={result.sha256}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Pin it in production with MODEL_SHA256={result.sha256}")
+        )

@@ -21,12 +21,20 @@ class Command(BaseCommand):
             model = load_model()
         except ModelUnavailable as exc:
             raise CommandError(f"model refused: {exc}") from exc
-        self.stdout.write(f"Model {model.metadata.version}, SHA-256 {model.sha256}: hash verified, loaded")
+        self.stdout.write(
+            f"Model {model.metadata.version}, SHA-256 {model.sha256}: hash verified, loaded"
+        )
         with Image.open(SAMPLE) as image:
             result = classify(model, image.convert("RGB"))
         for prediction in result.predictions:
-            self.stdout.write(f"  {prediction.score:.4f}  {prediction.label} ({prediction.class_index})")
+            self.stdout.write(
+                f"  {prediction.score:.4f}  {prediction.label} ({prediction.class_index})"
+            )
         top = result.predictions[0]
         if top.label != SAMPLE_LABEL:
-            raise CommandError(f"sample photo classified as {top.label!r}, expected {SAMPLE_LABEL!r}")
-        self.stdout.write(self.style.SUCCESS(f"OK: the sample photo is {top.label} ({top.score:.3f})"))
+            raise CommandError(
+                f"sample photo classified as {top.label!r}, expected {SAMPLE_LABEL!r}"
+            )
+        self.stdout.write(
+            self.style.SUCCESS(f"OK: the sample photo is {top.label} ({top.score:.3f})")
+        )
