@@ -1,0 +1,1 @@
+"""Benchmarks of the API on this machine: see bench/README.md."""
