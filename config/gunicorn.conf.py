@@ -129,9 +129,32 @@ def _load_model(where: str) -> None:
 
 
 def when_ready(server) -> None:
-    """With preload_app, the app is imported in the master: load the model there too."""
-    if server.cfg.preload_app:
+    """With preload_app, the app is imported in the master: load the model there too.
+
+    The master loads (and warms up) the model on one thread: an OpenMP thread
+    team started in the master does not survive fork(), and workers would hang
+    on their first parallel inference. Each worker sets its own thread count
+    after the fork (post_fork).
+    """
+    if not server.cfg.preload_app:
+        return
+    from django.conf import settings
+
+    wanted = settings.TORCH_THREADS
+    settings.TORCH_THREADS = 1
+    try:
         _load_model("master")
+    finally:
+        settings.TORCH_THREADS = wanted
+
+
+def post_fork(server, worker) -> None:
+    """Gives a worker forked from a preloaded master its TORCH_THREADS threads."""
+    if server.cfg.preload_app:
+        import torch
+        from django.conf import settings
+
+        torch.set_num_threads(settings.TORCH_THREADS)
 
 
 def post_worker_init(worker) -> None:
