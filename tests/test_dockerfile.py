@@ -202,3 +202,43 @@ def test_dockerignore_keeps_local_and_secret_files_out_of_the_context(path):
 def test_dockerignore_keeps_what_the_image_needs(path):
     assert (ROOT / path).exists()
     assert not ignored(path)
+
+
+def compose() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+
+
+def test_compose_runs_the_app_read_only_and_unprivileged():
+    services = compose()["services"]
+    for name in ("app", "migrate", "manage"):
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert "user" not in service, "the image's UID 10001 applies"
+        assert service["volumes"] == ["app-var:/var/lib/app"], name
+    assert set(services) >= {"app", "nginx", "db", "redis", "migrate"}
+
+
+def test_compose_takes_every_secret_from_the_environment():
+    document = compose()
+    environment = document["services"]["app"]["environment"]
+    for name in ("SECRET_KEY", "R2_SECRET_ACCESS_KEY", "METRICS_TOKEN"):
+        assert environment[name].startswith("${" + name), name
+    assert "${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"]
+    assert environment["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    assert environment["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_compose_trusts_only_nginx_and_renders_the_tested_nginx_conf():
+    document = compose()
+    nginx = document["services"]["nginx"]
+    address = nginx["networks"]["backend"]["ipv4_address"]
+    assert document["services"]["app"]["environment"]["TRUSTED_PROXIES"] == f"{address}/32"
+    assert "./nginx.conf:/etc/nginx/templates/nginx.conf.template:ro" in nginx["volumes"]
+    assert nginx["environment"]["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+    template = (ROOT / "deploy" / "nginx.conf").read_text()
+    for placeholder in re.findall(r"\$\{(\w+)\}", template):
+        assert placeholder in nginx["environment"], placeholder
