@@ -40,6 +40,12 @@ PILLOW_FORMATS = {"JPEG": JPEG, "MPO": JPEG, "PNG": PNG, "WEBP": WEBP}
 # image. Real photos carry a few KB of metadata, so a smaller budget costs
 # nothing and bounds what a text-chunk bomb can make the server allocate.
 PNG_TEXT_MEMORY_BYTES = 8 * 1024 * 1024
+# The checks decode a JPEG at the smallest DCT scale that keeps both sides at
+# least this long: the model's resize side (analysis.export.RESIZE_SIZE), so
+# that `decoding.decode_upload` can use that frame instead of decoding the
+# file a second time. Every entropy-coded byte is read at any scale, and
+# that is most of the cost (bench/: one decode of a 2 MP JPEG instead of two).
+JPEG_CHECK_MIN_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,9 @@ class CheckedUpload:
     `width`/`height` the stored dimensions (before EXIF orientation).
     `content_type` and `filename` are what the client declared; the filename
     is kept for the audit record only and used for nothing else. `frame` is
-    the first frame as the checks decoded it (a JPEG at its smallest DCT
-    scale), so `decoding.decode_upload` need not decode it again when it is
-    large enough.
+    the first frame as the checks decoded it (a JPEG at a reduced DCT
+    scale, see JPEG_CHECK_MIN_SIDE), so `decoding.decode_upload` need not
+    decode it again when it is large enough.
     """
 
     data: bytes = field(repr=False)
@@ -270,8 +276,9 @@ class ImageDecodeValidator(UploadValidator):
 
     `verify()` checks the container (PNG chunk CRCs, for one) but proves
     nothing about the pixels, so the first frame is decoded too. A JPEG is
-    decoded at its smallest DCT scale: every entropy-coded byte is still
-    read, so truncation and corruption show, at a fraction of the cost.
+    decoded at the smallest DCT scale that keeps JPEG_CHECK_MIN_SIDE: every
+    entropy-coded byte is still read, so truncation and corruption show, at
+    a fraction of the cost, and the frame can serve the model.
     """
 
     error = errors.InvalidImage
@@ -283,7 +290,7 @@ class ImageDecodeValidator(UploadValidator):
                 image.verify()
             image = open_image(data, image_format)
             if image_format == JPEG:
-                image.draft(None, (1, 1))
+                image.draft(None, (JPEG_CHECK_MIN_SIDE, JPEG_CHECK_MIN_SIDE))
             image.load()
             return image
         except errors.ApiError:

@@ -43,6 +43,13 @@ def test_a_12_megapixel_jpeg_is_decoded_once_at_an_eighth_of_its_size():
     assert image.size == (500, 375)
 
 
+def test_a_2_megapixel_jpeg_is_decoded_once_at_the_scale_the_model_needs():
+    upload = checked(encode("JPEG", (1632, 1224)), "JPEG")
+    # The checks decode at 1/4 (not 1/8): the short side keeps 256 px, so that frame is used.
+    assert upload.frame.size == (408, 306)
+    assert decode_upload(upload, min_side=256).size == (408, 306)
+
+
 def test_a_jpeg_no_larger_than_needed_is_decoded_at_full_size():
     upload = checked(encode("JPEG", (300, 200)), "JPEG")
     assert decode_upload(upload, min_side=256).size == (300, 200)
