@@ -14,6 +14,16 @@ import pytest
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, headless, as root, on a machine with no network: without
+# these it tries (and fails) to reach Google's services at every start.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 NGINX = "/usr/sbin/nginx"
 
 

@@ -19,18 +19,11 @@ from PIL import Image
 
 from inference_api.models import BlockedClient, FlaggedUpload
 from tests.inference_api.audit_support import use_tmp_quarantine
+from tests.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "a-long-test-password-1"
 
 
@@ -133,7 +126,7 @@ def test_a_reviewer_reviews_blocks_and_downloads_and_outsiders_cannot(
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS
+            executable_path=require_chromium, headless=True, args=list(CHROMIUM_ARGS)
         )
         staff = review_as_staff(browser, live_server.url, upload.pk, payload, shot)
         outsiders = probe_as_outsider(browser, live_server.url, upload.pk, "customer")

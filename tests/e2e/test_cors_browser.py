@@ -21,17 +21,10 @@ from PIL import Image
 from skimage import data
 
 from tests.servers import REPO, gunicorn_server
+from tests.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAGE = """<!doctype html>
 <meta charset="utf-8"><title>API client</title>
 <script>
@@ -90,7 +83,11 @@ def create_key(env: dict) -> str:
     """An API key issued in the live server's own database."""
     result = subprocess.run(
         [sys.executable, "manage.py", "create_api_key", "browser-test"],
-        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return result.stdout.strip().splitlines()[-1]
 
@@ -101,7 +98,7 @@ def browser(require_chromium):
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=require_chromium, headless=True, args=CHROMIUM_ARGS
+            executable_path=require_chromium, headless=True, args=list(CHROMIUM_ARGS)
         )
         try:
             yield browser
@@ -117,9 +114,7 @@ def open_page(browser, origin: str):
     return page, console
 
 
-def test_only_an_allowed_origin_can_call_the_api_from_a_browser(
-    browser, exported_model, tmp_path
-):
+def test_only_an_allowed_origin_can_call_the_api_from_a_browser(browser, exported_model, tmp_path):
     site = write_site(tmp_path / "site")
     with page_server(site) as allowed, page_server(site) as other:
         env = {"CORS_ALLOWED_ORIGINS": allowed}
