@@ -50,6 +50,15 @@ def test_a_2_megapixel_jpeg_is_decoded_once_at_the_scale_the_model_needs():
     assert decode_upload(upload, min_side=256).size == (408, 306)
 
 
+def test_the_checks_frame_is_released_once_decoded_and_a_second_decode_still_works():
+    upload = checked(encode("PNG", (1200, 900)), "PNG")
+    first = decode_upload(upload, min_side=256)
+    with pytest.raises(ValueError, match="closed image"):
+        upload.frame.load()
+    second = decode_upload(upload, min_side=256)
+    assert np.array_equal(np.asarray(first), np.asarray(second))
+
+
 def test_a_jpeg_no_larger_than_needed_is_decoded_at_full_size():
     upload = checked(encode("JPEG", (300, 200)), "JPEG")
     assert decode_upload(upload, min_side=256).size == (300, 200)
