@@ -1,0 +1,274 @@
+"""The API against the bare model, and where the difference goes.
+
+For each image the API is timed end to end (the client's view: connect,
+upload, answer) and the bare TorchScript forward pass is timed in this
+process on the very tensor the server computes for that image, alternately,
+so both see the same background load. Their ratio is the headline.
+
+The stage breakdown runs the server's own functions in this process on the
+same bytes (multipart parse, checks, decode, resize, tensor, forward, audit
+INSERT); what the client saw beyond their sum is HTTP, gunicorn and Django's
+middleware.
+"""
+
+import multiprocessing
+import threading
+import time
+from dataclasses import dataclass, field
+
+from bench import common
+
+
+@dataclass
+class Case:
+    """One image as sent: its bytes, declared type, and the body on the wire."""
+
+    label: str
+    data: bytes
+    content_type: str
+    filename: str
+    width: int
+    height: int
+    body: bytes = field(repr=False, default=b"")
+
+    @property
+    def megapixels(self) -> float:
+        return self.width * self.height / 1e6
+
+    def __post_init__(self) -> None:
+        self.body = common.multipart(self.data, self.content_type, self.filename)
+
+
+def case(label: str, data: bytes, fmt: str, size: tuple[int, int]) -> Case:
+    extension = {"JPEG": "jpg", "PNG": "png"}[fmt]
+    return Case(label, data, f"image/{fmt.lower()}", f"bench.{extension}", *size)
+
+
+# --- the model side, in this process --------------------------------------------------------
+
+
+def load_model():
+    from analysis.model_store import load_model as load
+
+    return load()
+
+
+def model_input(model, item: Case):
+    """The tensor the server computes for `item`: checks, decode, preprocess."""
+    from analysis.preprocessing import preprocess
+    from inference_api.decoding import decode_upload
+    from inference_api.validators import check_upload
+
+    upload = check_upload(item.data, content_type=item.content_type, filename=item.filename)
+    image = decode_upload(upload, min_side=model.metadata.resize_size)
+    return preprocess(image, model.metadata)
+
+
+def forward(model, batch) -> None:
+    import torch
+
+    with torch.inference_mode():
+        model.module(batch)
+
+
+def stage_times(model, item: Case, repeats: int) -> dict[str, float]:
+    """Median milliseconds of each step the server takes for `item`, run here."""
+    from analysis.preprocessing import resize_and_crop, to_tensor
+    from inference_api.decoding import decode_upload
+    from inference_api.validators import ImageDecodeValidator, check_upload
+
+    metadata = model.metadata
+    fmt = item.content_type.split("/")[1].upper()
+
+    def checked():
+        return check_upload(item.data, content_type=item.content_type, filename=item.filename)
+
+    image = decode_upload(checked(), min_side=metadata.resize_size)
+    cropped = resize_and_crop(image, metadata)
+    batch = to_tensor(cropped, metadata)
+    steps = {
+        "multipart parse": lambda: _parse(item.body),
+        "checks": checked,
+        "resize + crop": lambda: resize_and_crop(image, metadata),
+        "to tensor": lambda: to_tensor(cropped, metadata),
+        "forward": lambda: forward(model, batch),
+        "audit INSERT": _audit_insert,
+    }
+    result = {name: common.median(common.timed(step, repeats)) for name, step in steps.items()}
+    # decode_upload consumes the checks' frame: each run gets a fresh upload.
+    result["decode"] = common.median(
+        [
+            _timed_once(decode_upload, checked(), min_side=metadata.resize_size)
+            for _ in range(repeats)
+        ]
+    )
+    # Part of "checks": the verification decode (Pillow verify + a complete decode).
+    result["of which verification decode"] = common.median(
+        common.timed(lambda: ImageDecodeValidator()(item.data, fmt), repeats)
+    )
+    return result
+
+
+def _timed_once(function, *args, **kwargs) -> float:
+    started = time.perf_counter()
+    function(*args, **kwargs)
+    return (time.perf_counter() - started) * 1000
+
+
+def _parse(body: bytes) -> None:
+    from django.test import RequestFactory
+
+    request = RequestFactory().generic(
+        "POST",
+        common.ANALYZE,
+        body,
+        content_type=f"multipart/form-data; boundary={common.BOUNDARY}",
+    )
+    request.FILES  # noqa: B018 - the property parses the body
+
+
+def _audit_insert() -> None:
+    from inference_api.records import RequestRecord
+    from inference_api.services import audit_request
+
+    record = RequestRecord(request_id="bench-stage", client_ip="127.0.0.1", path=common.ANALYZE)
+    record.outcome = "ok"
+    audit_request(record=record, status=200, latency_ms=1.0)
+
+
+# --- API against bare ----------------------------------------------------------------------------
+
+
+def warm_up(url: str, item: Case, count: int = 4) -> None:
+    for _ in range(count):
+        reply = common.post(url, item.body)
+        if reply.status != 200:
+            raise RuntimeError(f"warm-up of {item.label}: {reply.status} {reply.body[:200]!r}")
+
+
+def api_against_bare(url: str, model, item: Case, repeats: int) -> dict:
+    """Alternate one API request and three bare forward passes, `repeats` times.
+
+    The first forward pass after a request runs on caches the request just
+    evicted (as the server's own forward pass does); the next two are warm,
+    the model's best. The headline compares the API with the warm ones.
+    """
+    batch = model_input(model, item)
+    warm_up(url, item, count=8)
+    for _ in range(3):
+        forward(model, batch)
+    api, cold, warm, server = [], [], [], []
+    top = ""
+    for _ in range(repeats):
+        reply = common.post(url, item.body)
+        if reply.status != 200:
+            raise RuntimeError(f"{item.label}: {reply.status} {reply.body[:200]!r}")
+        api.append(reply.elapsed_ms)
+        body = reply.json()
+        server.append(body["timing_ms"])
+        top = body["predictions"][0]["label"]
+        first, *rest = common.timed(lambda: forward(model, batch), 3)
+        cold.append(first)
+        warm.extend(rest)
+    return {
+        "label": item.label,
+        "bytes": len(item.data),
+        "megapixels": item.megapixels,
+        "api_ms": api,
+        "bare_ms": warm,
+        "bare_cold_ms": cold,
+        "top_label": top,
+        "api_median": common.median(api),
+        "bare_median": common.median(warm),
+        "bare_cold_median": common.median(cold),
+        "server_forward_median": common.median([t["inference"] for t in server]),
+        "server_decode_median": common.median([t["decode"] for t in server]),
+        "view_median": common.median([t["total"] for t in server]),
+        "ratio": common.median(api) / common.median(warm),
+        "ratio_cold": common.median(api) / common.median(cold),
+    }
+
+
+# --- throughput -----------------------------------------------------------------------------
+
+
+def api_throughput(url: str, item: Case, clients: int, seconds: float) -> dict:
+    """Requests per second answered 200 with `clients` clients sending back to back."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            reply = common.post(url, item.body)
+            with lock:
+                statuses[reply.status] = statuses.get(reply.status, 0) + 1
+                if reply.status == 200:
+                    latencies.append(reply.elapsed_ms)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    return {
+        "clients": clients,
+        "rps": len(latencies) / elapsed,
+        "statuses": statuses,
+        "median_ms": common.median(latencies),
+        "p90_ms": common.percentile(latencies, 90),
+    }
+
+
+def _forward_loop(model, batch, seconds: float, counts) -> None:
+    deadline = time.monotonic() + seconds
+    done = 0
+    while time.monotonic() < deadline:
+        forward(model, batch)
+        done += 1
+    counts.put(done)
+
+
+def bare_throughput(model, batch, processes: int, seconds: float) -> float:
+    """Forward passes per second of `processes` forked copies (one torch thread each)."""
+    context = multiprocessing.get_context("fork")
+    counts = context.Queue()
+    workers = [
+        context.Process(target=_forward_loop, args=(model, batch, seconds, counts))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    total = sum(counts.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / seconds
+
+
+# --- growth --------------------------------------------------------------------------------------
+
+
+def latency_by_size(url: str, items: list[Case], repeats: int) -> list[dict]:
+    """Median API latency and the server's own decode time for each image."""
+    rows = []
+    for item in items:
+        warm_up(url, item, count=1)
+        replies = [common.post(url, item.body) for _ in range(repeats)]
+        bad = [r for r in replies if r.status != 200]
+        if bad:
+            raise RuntimeError(f"{item.label}: {bad[0].status} {bad[0].body[:200]!r}")
+        rows.append(
+            {
+                "label": item.label,
+                "format": item.content_type,
+                "megapixels": item.megapixels,
+                "bytes": len(item.data),
+                "api_median": common.median([r.elapsed_ms for r in replies]),
+                "view_median": common.median([r.json()["timing_ms"]["total"] for r in replies]),
+                "decode_median": common.median([r.json()["timing_ms"]["decode"] for r in replies]),
+            }
+        )
+    return rows

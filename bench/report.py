@@ -1,0 +1,259 @@
+"""docs/benchmarks.md, from the results of one run of run_all.py (figures: bench/figures.py)."""
+
+import datetime
+from pathlib import Path
+
+from bench import figures, prose
+
+TARGETS = {"2 MP JPEG": 1.3, "12 MP JPEG": 1.6}
+MIB = 1024
+
+
+def write(results: dict, docs: Path) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    table = stage_rows(results)
+    drawn = figures.draw_all(results, table, docs)
+    sections = [
+        _header(results),
+        _headline(results, drawn),
+        _stages(results, table, drawn),
+        _tried(results),
+        _rejection(results, drawn),
+        _memory(results, drawn),
+        _growth(results, drawn),
+        prose.FAULTS,
+    ]
+    (docs / "benchmarks.md").write_text("\n".join(sections))
+
+
+def stage_rows(results: dict) -> dict[str, dict[str, float]]:
+    """Per headline image: each step's median, the server's forward pass, and the rest."""
+    table = {}
+    for row in results["headline"]:
+        measured = results["stages"][row["label"]]
+        parts = {
+            "multipart parse": measured["multipart parse"],
+            "checks (incl. the decode)": measured["checks"],
+            "RGB picture": measured["decode"],
+            "resize + crop": measured["resize + crop"],
+            "to tensor": measured["to tensor"],
+            "forward (in the server)": row["server_forward_median"],
+            "audit INSERT": measured["audit INSERT"],
+        }
+        parts["HTTP, gunicorn, Django (rest)"] = max(0.0, row["api_median"] - sum(parts.values()))
+        table[row["label"]] = parts
+    return table
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _head(*names: str) -> list[str]:
+    return [_row(*names), _row(*(["---"] * len(names)))]
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms"
+
+
+def _x(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _header(results: dict) -> str:
+    m = results["machine"]
+    quick = prose.QUICK if results["quick"] else ""
+    return prose.HEADER.format(
+        date=datetime.date.today().isoformat(),
+        minutes=results["minutes"],
+        quick=quick,
+        services=results["services"],
+        load_before=results["load_before"],
+        load_after=results["load_after"],
+        **m,
+    )
+
+
+def _headline(results: dict, drawn: dict) -> str:
+    lines = [prose.HEADLINE, ""]
+    lines += _head(
+        "image", "bytes", "API median (p90)", "bare forward, warm", "**ratio**",
+        "bare forward, first after a request", "ratio to it", "target",
+        "API req/s (4 clients)", "bare forward/s (2 processes)", "top label",
+    )  # fmt: skip
+    for r in results["headline"]:
+        target = TARGETS.get(r["label"])
+        verdict = (
+            "" if target is None else f"{target}x: {'met' if r['ratio'] <= target else 'not met'}"
+        )
+        p90 = sorted(r["api_ms"])[int(0.9 * (len(r["api_ms"]) - 1))]
+        lines.append(
+            _row(
+                r["label"],
+                f"{r['bytes']:,}",
+                f"{_ms(r['api_median'])} ({p90:.1f})",
+                _ms(r["bare_median"]),
+                f"**{_x(r['ratio'])}**",
+                _ms(r["bare_cold_median"]),
+                _x(r["ratio_cold"]),
+                verdict,
+                f"{r['api_rps']:.1f}",
+                f"{r['bare_rps']:.1f}",
+                r["top_label"],
+            )  # fmt: skip
+        )
+    lines += ["", f"![API against bare forward]({drawn['latency']})", ""]
+    return "\n".join(lines)
+
+
+def _stages(results: dict, table: dict, drawn: dict) -> str:
+    names = list(next(iter(table.values())))
+    lines = [prose.STAGES, ""]
+    lines += _head("image", *names, "floor: (warm forward + checks) / warm forward")
+    by_label = {r["label"]: r for r in results["headline"]}
+    for label, parts in table.items():
+        bare = by_label[label]["bare_median"]
+        floor = (bare + parts["checks (incl. the decode)"]) / bare
+        lines.append(_row(label, *(f"{parts[n]:.1f}" for n in names), _x(floor)))
+    lines += ["", f"![Stages]({drawn['stages']})", "", prose.WHY_NOT_MET, ""]
+    return "\n".join(lines)
+
+
+def _tried(results: dict) -> str:
+    lines = [prose.TRIED_INTRO, ""]
+    lines += _head("step", "before", "before", "now", "saved")
+    for r in results["tried"]["pipeline"]:
+        saved = r["before_ms"] - r["after_ms"]
+        lines.append(
+            _row(r["step"], r["before"], _ms(r["before_ms"]), _ms(r["after_ms"]), _ms(saved))
+        )
+    gc = results["tried"]["gc"]
+    lines += ["", prose.TRIED_DONE, "", prose.MALLOC, ""]
+    lines += _head(
+        "one worker, 2 MP JPEG", "API median", "forward in the server", "idle RSS",
+        "RSS after 3 worst-case images", "peak RSS",
+    )  # fmt: skip
+    for name, r in results["tried"]["malloc"].items():
+        lines.append(
+            _row(
+                f"glibc malloc {name}",
+                _ms(r["api_ms"]),
+                _ms(r["forward_ms"]),
+                f"{r['idle_mib']:.0f} MiB",
+                f"{r['after_worst_mib']:.0f} MiB",
+                f"{r['peak_mib']:.0f} MiB",
+            )  # fmt: skip
+        )
+    lines += [
+        "",
+        prose.MALLOC_ADVICE,
+        "",
+        prose.GC.format(
+            objects=gc["tracked_objects"], full=gc["full_gc_ms"], frozen=gc["frozen_gc_ms"]
+        ),
+        "",
+        prose.OTHER_IDEAS,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _rejection(results: dict, drawn: dict) -> str:
+    lines = ["## The cost of refusing", ""]
+    lines += _head("request", "bytes", "answer", "median", "p90")
+    for r in results["rejection"]:
+        answer = f"{'/'.join(map(str, r['statuses']))} {r['code']}"
+        lines.append(
+            _row(r["label"], f"{r['bytes']:,}", answer, _ms(r["median_ms"]), _ms(r["p90_ms"]))
+        )
+    lines += ["", prose.FLOODS, ""]
+    lines += _head(
+        "request", "answer", "median", "body bytes sent (max)", "bytes the server counted (max)",
+        "audited",
+    )  # fmt: skip
+    for r in results["floods"]:
+        lines.append(
+            _row(
+                r["label"],
+                "/".join(map(str, r["statuses"])),
+                _ms(r["median_ms"]),
+                f"{r['max_bytes_sent']:,}",
+                f"{r['max_bytes_received']:,}",
+                f"{r['audited']}/{r['requests']}",
+            )  # fmt: skip
+        )
+    lines += ["", f"![Refusals]({drawn['rejection']})", "", prose.REFUSALS, ""]
+    return "\n".join(lines)
+
+
+def _memory(results: dict, drawn: dict) -> str:
+    mem = results["memory"]
+    peaks = mem["peaks_kb"]
+    files = ", ".join(f"{mode} {size:,} bytes" for mode, size in mem["files"].items())
+    lines = [prose.MEMORY.format(files=files), ""]
+    lines += _head("phase", "lowest worker RSS", "highest worker RSS", "answers")
+    for phase, p in peaks.items():
+        answers = mem["phases"].get(phase, {})
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(answers.items(), key=str)) or "-"
+        lines.append(
+            _row(phase, f"{p['min_kb'] / MIB:.0f} MiB", f"{p['max_kb'] / MIB:.0f} MiB", shown)
+        )
+    idle = peaks["idle"]["max_kb"] / MIB
+    top = max(p["max_kb"] for p in peaks.values()) / MIB
+    hwm = max(mem["hwm_kb"].values(), default=0) / MIB
+    after = peaks.get("idle after", {}).get("max_kb", 0) / MIB
+    trough = peaks["worst-case images + 100 MB bodies"]["min_kb"] / MIB
+    lines += [
+        "",
+        prose.MEMORY_BOUND.format(idle=idle, top=top, hwm=hwm, after=after),
+        "",
+        (prose.FLAT if trough <= idle * 1.3 else prose.NOT_FLAT).format(
+            trough=trough, idle=idle, after=after
+        ),
+        "",
+        f"![Memory]({drawn['memory']})",
+        "",
+        prose.MEMORY_WHY,
+        "",
+    ]
+    lines += _head(
+        "8000x8000 PNG", "extra peak, as is", "time", "extra peak, reduced first", "time"
+    )
+    for r in results["tried"]["worst_case"]:
+        now, lean = r["as is"], r["reduced first"]
+        lines.append(
+            _row(
+                r["mode"],
+                f"{now['peak_mib']:.0f} MiB",
+                _ms(now["ms"]),
+                f"{lean['peak_mib']:.0f} MiB",
+                _ms(lean["ms"]),
+            )  # fmt: skip
+        )
+    lines += ["", prose.MEMORY_FIX, ""]
+    return "\n".join(lines)
+
+
+def _growth(results: dict, drawn: dict) -> str:
+    lines = ["## How cost grows", ""]
+    lines += _head("image", "bytes", "API median", "of it in the view (timing_ms.total)")
+    for r in results["growth"]:
+        lines.append(
+            _row(r["label"], f"{r['bytes']:,}", _ms(r["api_median"]), _ms(r["view_median"]))
+        )
+    lines += ["", f"![Latency against megapixels]({drawn['growth']})", "", prose.GROWTH, ""]
+    lines += _head("clients (2 MP JPEG)", "requests/s", "median", "p90", "answers")
+    for r in results["concurrency"]:
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+        lines.append(
+            _row(r["clients"], f"{r['rps']:.1f}", _ms(r["median_ms"]), _ms(r["p90_ms"]), answers)
+        )
+    lines += ["", f"![Throughput against concurrency]({drawn['concurrency']})", "", prose.SCALING]
+    return "\n".join(lines) + "\n"
