@@ -146,30 +146,39 @@ def warm_up(url: str, item: Case, count: int = 4) -> None:
             raise RuntimeError(f"warm-up of {item.label}: {reply.status} {reply.body[:200]!r}")
 
 
-def api_against_bare(url: str, model, item: Case, repeats: int) -> dict:
-    """Alternate one API request and three bare forward passes, `repeats` times.
+def api_against_bare(url: str, model, items: list[Case], repeats: int) -> list[dict]:
+    """For each image, one API request then three bare forward passes, round after round.
 
-    The first forward pass after a request runs on caches the request just
-    evicted (as the server's own forward pass does); the next two are warm,
-    the model's best. The headline compares the API with the warm ones.
+    The images take turns (one of each per round), so that all of them see
+    the same background load. The first forward pass after a request runs on
+    caches the request just evicted (as the server's own forward pass does);
+    the next two are warm, the model's best: the headline compares with those.
     """
-    batch = model_input(model, item)
-    warm_up(url, item, count=8)
-    for _ in range(3):
-        forward(model, batch)
-    api, cold, warm, server = [], [], [], []
-    top = ""
+    batches = {item.label: model_input(model, item) for item in items}
+    samples = {item.label: {"api": [], "cold": [], "warm": [], "server": []} for item in items}
+    top = {}
+    for item in items:
+        warm_up(url, item, count=8)
+        for _ in range(3):
+            forward(model, batches[item.label])
     for _ in range(repeats):
-        reply = common.post(url, item.body)
-        if reply.status != 200:
-            raise RuntimeError(f"{item.label}: {reply.status} {reply.body[:200]!r}")
-        api.append(reply.elapsed_ms)
-        body = reply.json()
-        server.append(body["timing_ms"])
-        top = body["predictions"][0]["label"]
-        first, *rest = common.timed(lambda: forward(model, batch), 3)
-        cold.append(first)
-        warm.extend(rest)
+        for item in items:
+            reply = common.post(url, item.body)
+            if reply.status != 200:
+                raise RuntimeError(f"{item.label}: {reply.status} {reply.body[:200]!r}")
+            body = reply.json()
+            top[item.label] = body["predictions"][0]["label"]
+            first, *rest = common.timed(lambda i=item: forward(model, batches[i.label]), 3)
+            found = samples[item.label]
+            found["api"].append(reply.elapsed_ms)
+            found["server"].append(body["timing_ms"])
+            found["cold"].append(first)
+            found["warm"].extend(rest)
+    return [_headline_row(item, samples[item.label], top[item.label]) for item in items]
+
+
+def _headline_row(item: Case, found: dict, top_label: str) -> dict:
+    api, warm, cold, server = found["api"], found["warm"], found["cold"], found["server"]
     return {
         "label": item.label,
         "bytes": len(item.data),
@@ -177,7 +186,7 @@ def api_against_bare(url: str, model, item: Case, repeats: int) -> dict:
         "api_ms": api,
         "bare_ms": warm,
         "bare_cold_ms": cold,
-        "top_label": top,
+        "top_label": top_label,
         "api_median": common.median(api),
         "bare_median": common.median(warm),
         "bare_cold_median": common.median(cold),

@@ -32,7 +32,8 @@ HEADLINE = """\
 ## The headline: the API against the bare model
 
 Each image is sent to the API and timed by the client, end to end (connect,
-upload, answer). After each request, the bare TorchScript forward pass runs
+upload, answer), the four images taking turns round after round so that they
+all see the same background load. After each request, the bare TorchScript forward pass runs
 three times in the benchmark process on the very tensor the server computes for
 that image (`analysis.model_store.load_model`, the same checks and decode,
 `analysis.preprocessing.preprocess`, then `module(batch)`, one torch thread as
@@ -64,12 +65,14 @@ WHY_NOT_MET = """\
   entropy-coded byte at any DCT scale, so a JPEG's decode costs in proportion to
   its compressed size, not to the model's input: a realistic 12 MP photo
   (~3 MB) takes longer to decode than the forward pass itself. The floor
-  column shows the ratio that this decode alone imposes; for the 12 MP JPEG it
-  is above 1.6x, for the 2 MP JPEG at about 1.3x, before any HTTP at all.
-- **The forward pass in the server is slower than the warm one**: the request
-  around it evicts the weights from the CPU caches (compare "forward (in the
-  server)" with the warm figure; the "first after a request" column shows the
-  same effect in the benchmark process).
+  column shows the ratio that this decode alone imposes: {floor_12:.2f}x for the
+  12 MP JPEG and {floor_2:.2f}x for the 2 MP JPEG in this run, before any HTTP.
+- **The forward pass in the server is slower than the warm one** (compare
+  "forward (in the server)" with the warm figure): the request around it
+  evicts the weights from the CPU caches, and glibc's malloc gives the
+  activation buffers back to the kernel between requests, so they are faulted
+  in again each time (see "What was tried": fixing malloc's thresholds brings
+  it close to the warm figure).
 - **The request itself** (connection, gunicorn, middleware, rate-limit
   counter in Redis, audit INSERT, JSON) costs a few milliseconds, which is a
   large share of a 20 ms forward pass.
@@ -123,8 +126,9 @@ GC = """\
 Recommended, not done (config/gunicorn.conf.py belongs to packaging): a full
 garbage collection in a worker walks {objects:,} tracked objects (Django, DRF,
 the TorchScript module) and pauses the request it lands in for **{full:.0f} ms**.
-Python runs one rarely (when many objects have survived), so it shows in the
-tail latency, not in medians. After `gc.freeze()`, which moves everything
+Python runs one rarely (once about a quarter as many objects as it already
+tracks have survived into the oldest generation), so it shows in the far tail
+of the latency, not in medians. After `gc.freeze()`, which moves everything
 present into a permanent generation, a full collection took {frozen:.1f} ms.
 Calling `gc.freeze()` in the master right after the model is preloaded (in
 `when_ready`, before the workers are forked) removes the pause and keeps those
@@ -163,11 +167,12 @@ MEMORY_BOUND = """\
 An idle worker holds **{idle:.0f} MiB** (Django, torch, the model's weights
 shared with the master). The highest RSS any worker reached was **{top:.0f} MiB**
 (the kernel's own peak, VmHWM: {hwm:.0f} MiB); once the uploads stopped, the
-workers were back at {after:.0f} MiB. The 100 MB bodies add nothing: they are
-refused from the declared length, or at the cap while streaming, and nothing
-of them is kept. A sync worker handles one request at a time, so **the bound
-is the idle worker plus one worst-case image, about {top:.0f} MiB per worker**,
-times WEB_CONCURRENCY (with GUNICORN_THREADS above 1, one worst-case image per
+workers were back at {after:.0f} MiB. The 100 MB bodies never cost a worst-case
+image's worth: they are refused from the declared length, or at the cap while
+streaming (10 MiB read at most), and nothing of them outlives the request. A
+sync worker handles one request at a time, so **the bound is the idle worker
+plus one worst-case image, about {top:.0f} MiB per worker**, times
+WEB_CONCURRENCY (with GUNICORN_THREADS above 1, one worst-case image per
 thread)."""
 
 FLAT = """\

@@ -79,9 +79,7 @@ def run_api_benchmarks(quick: bool) -> dict:
         results["services"] = server.services
         model = latency.load_model()
         cases = headline_cases()
-        results["headline"] = [
-            latency.api_against_bare(server.url, model, c, repeats) for c in cases
-        ]
+        results["headline"] = latency.api_against_bare(server.url, model, cases, repeats)
         results["stages"] = {c.label: latency.stage_times(model, c, repeats) for c in cases}
         seconds = 3 if quick else 6
         for item, row in zip(cases, results["headline"], strict=True):
