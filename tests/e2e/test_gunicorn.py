@@ -89,4 +89,5 @@ def test_workers_forked_from_a_preloaded_master_infer_on_several_threads(exporte
             assert response.status_code == HTTPStatus.OK, response.text
         log = app.log()
     assert "loaded in the master" in log
+    assert "objects frozen in the master before forking" in log
     assert "WORKER TIMEOUT" not in log
