@@ -37,12 +37,6 @@ RUN grep -E '^(torch|torchvision)==' requirements/base.txt > torch-cpu.txt \
 FROM ${PYTHON_IMAGE} AS runtime
 
 ARG APP_UID=10001
-# MALLOC_*: glibc's default mmap threshold adapts upwards and then keeps
-# returning torch's and Pillow's large buffers to the kernel and faulting them
-# back in on every request; fixed thresholds keep them in the heap (forward
-# pass 31.5 -> 19.0 ms in bench/alternatives.py, memory after the worst-case
-# images unchanged). glibc reads them at start, so they cannot live in
-# gunicorn.conf.py.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -52,9 +46,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     TMPDIR=/var/lib/app/tmp \
     PROMETHEUS_MULTIPROC_DIR=/dev/shm/prometheus \
     GUNICORN_BIND=0.0.0.0:8000 \
-    WEB_CONCURRENCY=2 \
-    MALLOC_MMAP_THRESHOLD_=33554432 \
-    MALLOC_TRIM_THRESHOLD_=134217728
+    WEB_CONCURRENCY=2
 
 RUN groupadd --system --gid ${APP_UID} app \
     && useradd --system --uid ${APP_UID} --gid app --no-create-home \

@@ -25,7 +25,6 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "134217728"}
 
 
 @dataclass
@@ -75,8 +74,6 @@ def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:
         "DATABASE_URL": database_url,
         "QUARANTINE_DIR": str(tmp / "quarantine"),
         "PYTHONUNBUFFERED": "1",
-        # As the Dockerfile runs it (see MALLOC_* there).
-        **MALLOC_ENV,
     }
     env.update({k: str(v) for k, v in (extra or {}).items()})
     return env

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import MALLOC_ENV
-
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -152,13 +150,6 @@ def test_production_settings_and_gunicorn_are_the_entrypoint():
     entrypoint = [rest for k, rest in stage if k == "ENTRYPOINT"]
     command = '["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]'
     assert entrypoint == [command]
-
-
-def test_the_servers_run_with_the_same_malloc_thresholds_everywhere():
-    env = env_values(final_stage())
-    for name, value in MALLOC_ENV.items():
-        assert env[name] == value
-        assert f"{name}={value}" in (ROOT / "Makefile").read_text()
 
 
 def test_the_healthcheck_probes_healthz_with_python_only():
