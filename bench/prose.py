@@ -69,10 +69,9 @@ WHY_NOT_MET = """\
   12 MP JPEG and {floor_2:.2f}x for the 2 MP JPEG in this run, before any HTTP.
 - **The forward pass in the server is slower than the warm one** (compare
   "forward (in the server)" with the warm figure): the request around it
-  evicts the weights from the CPU caches, and glibc's malloc gives the
+  evicts the weights from the CPU caches, and glibc's malloc may give the
   activation buffers back to the kernel between requests, so they are faulted
-  in again each time (see "What was tried": fixing malloc's thresholds brings
-  it close to the warm figure).
+  in again (see "What was tried" for fixed malloc thresholds).
 - **The request itself** (connection, gunicorn, middleware, rate-limit
   counter in Redis, audit INSERT, JSON) costs a few milliseconds, which is a
   large share of a 20 ms forward pass.
@@ -117,22 +116,23 @@ allocations under 32 MiB come from the heap and up to 128 MiB of it is kept)
 was measured on two one-worker servers, requests alternating between them:"""
 
 MALLOC_ADVICE = """\
-Recommended, not done (the Dockerfile and deploy files belong to packaging):
-set those two variables in the container's environment (`ENV` in the
-Dockerfile; glibc reads them at process start, so gunicorn.conf.py is too
-late). The memory columns say what it costs after the heaviest uploads."""
+Not applied: in one run on a busy machine the tuned server's forward pass
+went from 31.5 to 19.0 ms, but a rerun on a quieter machine showed no
+difference, so the defaults stay until a repeatable gain is shown. glibc
+reads the variables at process start: they would go in the container's
+environment (`ENV` in the Dockerfile), not in gunicorn.conf.py."""
 
 GC = """\
-Recommended, not done (config/gunicorn.conf.py belongs to packaging): a full
-garbage collection in a worker walks {objects:,} tracked objects (Django, DRF,
+Applied: a full garbage collection in a worker walks {objects:,} tracked objects (Django, DRF,
 the TorchScript module) and pauses the request it lands in for **{full:.0f} ms**.
 Python runs one rarely (once about a quarter as many objects as it already
 tracks have survived into the oldest generation), so it shows in the far tail
 of the latency, not in medians. After `gc.freeze()`, which moves everything
 present into a permanent generation, a full collection took {frozen:.1f} ms.
-Calling `gc.freeze()` in the master right after the model is preloaded (in
-`when_ready`, before the workers are forked) removes the pause and keeps those
-pages shared between workers instead of being dirtied by the collector."""
+So `config/gunicorn.conf.py` calls `gc.freeze()` in the master right after
+the model is preloaded (in `when_ready`, before the workers are forked): it
+removes the pause and keeps those pages shared between workers instead of
+being dirtied by the collector."""
 
 OTHER_IDEAS = """\
 Also seen, small: the upload's SHA-256 is computed twice per request (the
