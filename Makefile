@@ -28,7 +28,7 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements
 	$(BIN)/pip install -r requirements/dev.txt
 	touch $@ $(VENV)/.prod-installed
 
-.env:
+.env: | $(BIN)/python
 	$(BIN)/python -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > $@
 	chmod 600 $@
 
