@@ -37,6 +37,11 @@ RUN grep -E '^(torch|torchvision)==' requirements/base.txt > torch-cpu.txt \
 FROM ${PYTHON_IMAGE} AS runtime
 
 ARG APP_UID=10001
+# MALLOC_*: with glibc's adaptive defaults the forward pass's buffers go back
+# to the kernel after each request and fault back in on the next; fixed
+# thresholds keep them in the heap (docs/benchmarks.md, "What was tried":
+# about 30 -> 19 ms per forward pass, the same memory after the worst-case
+# images). glibc reads them at start, so they cannot live in gunicorn.conf.py.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -46,7 +51,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     TMPDIR=/var/lib/app/tmp \
     PROMETHEUS_MULTIPROC_DIR=/dev/shm/prometheus \
     GUNICORN_BIND=0.0.0.0:8000 \
-    WEB_CONCURRENCY=2
+    WEB_CONCURRENCY=2 \
+    MALLOC_MMAP_THRESHOLD_=33554432 \
+    MALLOC_TRIM_THRESHOLD_=134217728
 
 RUN groupadd --system --gid ${APP_UID} app \
     && useradd --system --uid ${APP_UID} --gid app --no-create-home \

@@ -14,6 +14,9 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 endif
 
+# glibc thresholds the Dockerfile sets too (see the comment there).
+MALLOC_ENV := MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728
+
 .PHONY: run test lint bench system-deps migrate model clean
 
 $(BIN)/python:
@@ -41,7 +44,7 @@ model: $(VENV)/.prod-installed .env
 
 ## run: set up, then serve on 127.0.0.1:8000 (SQLite, local storage, in-process cache)
 run: migrate model
-	DJANGO_SETTINGS_MODULE=config.settings.local WEB_CONCURRENCY=1 \
+	DJANGO_SETTINGS_MODULE=config.settings.local WEB_CONCURRENCY=1 $(MALLOC_ENV) \
 	  $(BIN)/gunicorn -c config/gunicorn.conf.py --bind $(HOST):$(PORT) config.wsgi:application
 
 ## test: set up, then run the whole suite

@@ -71,7 +71,8 @@ WHY_NOT_MET = """\
   "forward (in the server)" with the warm figure): the request around it
   evicts the weights from the CPU caches, and glibc's malloc may give the
   activation buffers back to the kernel between requests, so they are faulted
-  in again (see "What was tried" for fixed malloc thresholds).
+  in again (see "What was tried": fixed malloc thresholds, which the image
+  uses, bring it close to the warm figure).
 - **The request itself** (connection, gunicorn, middleware, rate-limit
   counter in Redis, audit INSERT, JSON) costs a few milliseconds, which is a
   large share of a 20 ms forward pass.
@@ -116,11 +117,12 @@ allocations under 32 MiB come from the heap and up to 128 MiB of it is kept)
 was measured on two one-worker servers, requests alternating between them:"""
 
 MALLOC_ADVICE = """\
-Not applied: in one run on a busy machine the tuned server's forward pass
-went from 31.5 to 19.0 ms, but a rerun on a quieter machine showed no
-difference, so the defaults stay until a repeatable gain is shown. glibc
-reads the variables at process start: they would go in the container's
-environment (`ENV` in the Dockerfile), not in gunicorn.conf.py."""
+Applied: the Dockerfile sets those two variables in the container's
+environment and `make run` in the server's (glibc reads them at process
+start, so gunicorn.conf.py would be too late). The servers of this benchmark
+and of the test suite keep glibc's defaults, so the tables above are the
+untuned figures; the memory columns say what the tuning costs after the
+heaviest uploads."""
 
 GC = """\
 Applied: a full garbage collection in a worker walks {objects:,} tracked objects (Django, DRF,

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.alternatives import MALLOC_TUNED
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -150,6 +152,13 @@ def test_production_settings_and_gunicorn_are_the_entrypoint():
     entrypoint = [rest for k, rest in stage if k == "ENTRYPOINT"]
     command = '["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]'
     assert entrypoint == [command]
+
+
+def test_the_image_and_make_run_use_the_malloc_thresholds_the_bench_measured():
+    env = env_values(final_stage())
+    for name, value in MALLOC_TUNED.items():
+        assert env[name] == value
+        assert f"{name}={value}" in (ROOT / "Makefile").read_text()
 
 
 def test_the_healthcheck_probes_healthz_with_python_only():
