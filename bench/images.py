@@ -7,12 +7,12 @@ and decoding cost follows the compressed size. Everything is deterministic.
 """
 
 import io
-import struct
-import zlib
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image
+
+from tests.inference_api.upload_images import png_declaring
 
 GRAIN = 5.0
 SEED = 7
@@ -59,24 +59,9 @@ def tiny_jpeg() -> bytes:
     return jpeg((64, 48))
 
 
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
-
-
-def png_bomb(width: int = 25_000, height: int = 25_000, zero_bytes: int = 50_000_000) -> bytes:
+def png_bomb(width: int = 25_000, height: int = 25_000) -> bytes:
     """A ~50 KB grayscale PNG whose header declares width x height (deflated zeros)."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    compressor = zlib.compressobj(9)
-    block = bytes(1024 * 1024)
-    idat = b"".join(compressor.compress(block) for _ in range(zero_bytes // len(block)))
-    idat += compressor.flush()
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", idat)
-        + _png_chunk(b"IEND", b"")
-    )
+    return png_declaring(width, height)
 
 
 def html_page() -> bytes:
