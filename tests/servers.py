@@ -157,3 +157,51 @@ def gunicorn_server(
                 yield server
             finally:
                 stop(process)
+
+
+@contextmanager
+def moto_server(port: int, log_path: Path) -> Iterator[str]:
+    """An S3-compatible server (moto's server mode) on loopback `port`; yields its URL."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(url):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"moto_server did not start:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop(process)
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def s3_client(url: str, key_id: str, secret: str, buckets: tuple[str, ...] = ()):
+    """A boto3 client for the S3 server at `url`, with `buckets` created."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=url,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+    )
+    for bucket in buckets:
+        client.create_bucket(Bucket=bucket)
+    return client

@@ -7,15 +7,11 @@ for Cloudflare R2, and verify_model loads through the server's own loader.
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import boto3
 import pytest
-import requests
-from botocore.config import Config
 
-from tests.servers import REPO, free_port, stop
+from tests.servers import REPO, free_port, moto_server, s3_client
 
 BUCKET = "models"
 KEY_ID = "test-access-key"
@@ -24,36 +20,9 @@ SECRET = "test-secret-key"
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory):
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url, timeout=1)
-            break
-        except requests.RequestException:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.2)
-    client = boto3.client(
-        "s3",
-        endpoint_url=url,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4"),
-    )
-    client.create_bucket(Bucket=BUCKET)
-    client.create_bucket(Bucket="quarantine")
-    yield url, client
-    stop(process)
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with moto_server(free_port(), log) as url:
+        yield url, s3_client(url, KEY_ID, SECRET, buckets=(BUCKET, "quarantine"))
 
 
 def r2_env(endpoint: str, tmp_path: Path, **extra: str) -> dict:

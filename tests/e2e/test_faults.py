@@ -23,7 +23,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -34,15 +33,13 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-import boto3
 import pytest
 import redis
 import requests
-from botocore.config import Config
 from django.conf import settings
 
 from bench import common, images
-from tests.servers import free_port, gunicorn_server
+from tests.servers import free_port, gunicorn_server, moto_server, s3_client
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -192,31 +189,6 @@ R2_SECRET = "fault-test-secret"
 MODEL_BUCKET = "models"
 
 
-@contextmanager
-def moto_server(port: int, log: Path) -> Iterator[str]:
-    """An S3-compatible server (moto) on `port`, stopped on exit."""
-    binary = Path(sys.executable).parent / "moto_server"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(url), 30, "moto_server")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    try:
-        requests.get(url, timeout=1)
-        return True
-    except requests.RequestException:
-        return False
-
-
 def analyze(url: str) -> requests.Response:
     return requests.post(
         f"{url}/api/v1/analyze/",
@@ -278,17 +250,7 @@ def test_model_storage_unreachable_then_corrupt_then_back(exported_model, tmp_pa
 
 
 def _bucket(endpoint: str):
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=R2_KEY_ID,
-        aws_secret_access_key=R2_SECRET,
-        region_name="us-east-1",
-        config=Config(signature_version="s3v4"),
-    )
-    client.create_bucket(Bucket=MODEL_BUCKET)
-    client.create_bucket(Bucket="quarantine")
-    return client
+    return s3_client(endpoint, R2_KEY_ID, R2_SECRET, buckets=(MODEL_BUCKET, "quarantine"))
 
 
 # --- PostgreSQL unreachable ---------------------------------------------------------------------
