@@ -143,6 +143,19 @@ class UploadValidator:
         raise self.error(self.message)
 
 
+class CapValidator(UploadValidator):
+    """A check against a numeric cap: the one given, else the setting named `setting`."""
+
+    setting: str = ""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = limit
+
+    @property
+    def limit(self) -> int:
+        return self._limit if self._limit is not None else getattr(settings, self.setting)
+
+
 class ContentTypeValidator(UploadValidator):
     """The declared content type is on the allowlist (415 unsupported_media_type)."""
 
@@ -201,60 +214,48 @@ class FilenameExtensionValidator(UploadValidator):
             self.fail()
 
 
-class UploadSizeValidator(UploadValidator):
+class UploadSizeValidator(CapValidator):
     """At most MAX_UPLOAD_BYTES (413). The upload handler already stops larger streams."""
 
     error = errors.FileTooLarge
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = limit
+    setting = "MAX_UPLOAD_BYTES"
 
     def __call__(self, data: bytes) -> None:
-        limit = self.limit if self.limit is not None else settings.MAX_UPLOAD_BYTES
-        if len(data) > limit:
+        if len(data) > self.limit:
             self.fail()
 
 
-class DimensionValidator(UploadValidator):
+class DimensionValidator(CapValidator):
     """Neither side is over MAX_IMAGE_DIMENSION (422 image_too_large)."""
 
     error = errors.ImageTooLarge
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = limit
+    setting = "MAX_IMAGE_DIMENSION"
 
     def __call__(self, width: int, height: int) -> None:
-        limit = self.limit if self.limit is not None else settings.MAX_IMAGE_DIMENSION
-        if width > limit or height > limit:
+        if width > self.limit or height > self.limit:
             self.fail()
 
 
-class PixelCountValidator(UploadValidator):
+class PixelCountValidator(CapValidator):
     """Width times height is at most MAX_IMAGE_PIXELS (422 decompression_bomb)."""
 
     error = errors.DecompressionBomb
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = limit
+    setting = "MAX_IMAGE_PIXELS"
 
     def __call__(self, width: int, height: int) -> None:
-        limit = self.limit if self.limit is not None else settings.MAX_IMAGE_PIXELS
-        if width * height > limit:
+        if width * height > self.limit:
             self.fail()
 
 
-class JpegScanValidator(UploadValidator):
+class JpegScanValidator(CapValidator):
     """A JPEG has at most MAX_JPEG_SCANS scans (422 too_many_scans), counted before decoding."""
 
     error = errors.TooManyScans
-
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = limit
+    setting = "MAX_JPEG_SCANS"
 
     def __call__(self, data: bytes) -> int:
-        limit = self.limit if self.limit is not None else settings.MAX_JPEG_SCANS
         try:
-            return jpeg.count_scans(data, limit=limit)
+            return jpeg.count_scans(data, limit=self.limit)
         except jpeg.TooManyScans:
             self.fail()
         except jpeg.MalformedJpeg as exc:
