@@ -119,6 +119,8 @@ R2_ACCESS_KEY_ID = env.str("R2_ACCESS_KEY_ID", default="")
 R2_SECRET_ACCESS_KEY = env.str("R2_SECRET_ACCESS_KEY", default="")
 R2_MODEL_BUCKET = env.str("R2_MODEL_BUCKET", default="")
 R2_QUARANTINE_BUCKET = env.str("R2_QUARANTINE_BUCKET", default="")
+R2_CONNECT_TIMEOUT = env.float("R2_CONNECT_TIMEOUT", default=3.0)
+R2_READ_TIMEOUT = env.float("R2_READ_TIMEOUT", default=10.0)
 MODEL_STORAGE_DIR = Path(env.str("MODEL_STORAGE_DIR", default=str(VAR_DIR / "models")))
 QUARANTINE_DIR = Path(env.str("QUARANTINE_DIR", default=str(VAR_DIR / "quarantine")))
 
@@ -142,6 +144,11 @@ def _r2_storage(bucket: str) -> dict:
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 retries={"max_attempts": 3, "mode": "standard"},
+                # botocore waits 60 s per attempt by default: a storage that
+                # accepts connections and never answers would hold a worker
+                # (and the model loader's lock) for minutes.
+                connect_timeout=R2_CONNECT_TIMEOUT,
+                read_timeout=R2_READ_TIMEOUT,
             ),
         },
     }

@@ -5,6 +5,7 @@ for Cloudflare R2, and verify_model loads through the server's own loader.
 """
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -39,14 +40,14 @@ def r2_env(endpoint: str, tmp_path: Path, **extra: str) -> dict:
     }
 
 
-def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+def manage(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args, "--skip-checks"],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
 
 
@@ -74,3 +75,15 @@ def test_a_model_in_r2_with_a_wrong_pin_is_refused(s3_endpoint, tmp_path):
     assert refused.returncode != 0
     assert "model refused" in refused.stderr
     assert not list((tmp_path / "cache").glob("*.pt"))
+
+
+def test_a_storage_that_never_answers_is_given_up_in_seconds(tmp_path):
+    """A blackholed endpoint (it accepts connections, never answers) must not hang the loader."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        endpoint = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        env = r2_env(endpoint, tmp_path, MODEL_SHA256="e" * 64, R2_READ_TIMEOUT="1")
+        refused = manage(env, "verify_model", timeout=60)
+    assert refused.returncode != 0
+    assert "model refused" in refused.stderr
