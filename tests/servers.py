@@ -79,7 +79,9 @@ def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:
     return env
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+def wait_until_up(
+    url: str, process: subprocess.Popen, log_path: Path, timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
