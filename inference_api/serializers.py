@@ -8,7 +8,6 @@ quarantine) is written on the request's audit record as soon as it is known,
 whether or not the upload is then accepted.
 """
 
-import hashlib
 
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
@@ -88,13 +87,13 @@ def _note_upload(
     record.filename = filename
     record.declared_content_type = content_type[:100]
     record.bytes_received = len(payload)
-    record.sha256 = hashlib.sha256(payload).hexdigest()
     record.upload = payload
 
 
 def _note_facts(record: RequestRecord | None, facts: UploadFacts) -> None:
     if record is None:
         return
+    record.sha256 = facts.sha256
     record.detected_format = facts.detected_format
     record.width = facts.width
     record.height = facts.height

@@ -76,6 +76,7 @@ class CheckedUpload:
 class UploadFacts:
     """What the checks learned about an upload so far; filled even when one fails."""
 
+    sha256: str = ""
     detected_format: str = ""
     width: int | None = None
     height: int | None = None
@@ -316,6 +317,7 @@ def check_upload(
     filled as each fact is learned, so a caller can record them on rejection.
     """
     facts = facts if facts is not None else UploadFacts()
+    facts.sha256 = hashlib.sha256(data).hexdigest()
     facts.detected_format = sniff_format(data) or ""
     declared = ContentTypeValidator()(content_type)
     real_format = MagicBytesValidator()(data, declared)
@@ -334,7 +336,7 @@ def check_upload(
         format=real_format,
         width=width,
         height=height,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=facts.sha256,
         size=len(data),
         content_type=declared,
         filename=filename,
