@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from .model_store import LoadedModel
-from .preprocessing import preprocess
+from .preprocessing import preprocess, to_tensor
 
 DEFAULT_TOP_K = 5
 
@@ -51,6 +51,24 @@ def classify(model: LoadedModel, image: Image.Image, top_k: int = DEFAULT_TOP_K)
     """Preprocess `image` from the model's metadata and run the forward pass."""
     started = time.perf_counter()
     batch = preprocess(image, model.metadata)
+    prepared = time.perf_counter()
+    predictions = predict(model, batch, top_k)
+    done = time.perf_counter()
+    return Classification(
+        predictions=predictions,
+        preprocess_ms=(prepared - started) * 1000,
+        inference_ms=(done - prepared) * 1000,
+    )
+
+
+def classify_square(
+    model: LoadedModel, square: Image.Image, top_k: int = DEFAULT_TOP_K
+) -> Classification:
+    """Run the forward pass on the model's input square (already resized and cropped)."""
+    if square.size != (model.metadata.input_size,) * 2 or square.mode != "RGB":
+        raise ValueError(f"expected an RGB square of {model.metadata.input_size} px")
+    started = time.perf_counter()
+    batch = to_tensor(square, model.metadata)
     prepared = time.perf_counter()
     predictions = predict(model, batch, top_k)
     done = time.perf_counter()

@@ -8,33 +8,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .cropping import _RESAMPLE, REDUCING_GAP, resize_and_crop  # noqa: F401 - re-exported
 from .metadata import ModelMetadata
-
-_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
-# Downscale in two steps (a cheap box reduce first) past this ratio: same
-# result within rounding, much less work on multi-megapixel images.
-REDUCING_GAP = 3.0
-
-
-def resize_and_crop(image: Image.Image, metadata: ModelMetadata) -> Image.Image:
-    """Short side to `resize_size`, then the centre `input_size` square.
-
-    Only the part of `image` that ends up in the square is resampled: the
-    square is mapped back to the image's coordinates and resized on its own,
-    with the same scale and sampling positions as resizing the whole image
-    then cropping (same result within rounding, ~40% less work; bench/).
-    """
-    width, height = image.size
-    scale = metadata.resize_size / min(width, height)
-    resized_width, resized_height = max(1, round(width * scale)), max(1, round(height * scale))
-    crop = metadata.input_size
-    left = (resized_width - crop) // 2
-    top = (resized_height - crop) // 2
-    to_x, to_y = width / resized_width, height / resized_height
-    box = (left * to_x, top * to_y, (left + crop) * to_x, (top + crop) * to_y)
-    return image.resize(
-        (crop, crop), _RESAMPLE[metadata.interpolation], box=box, reducing_gap=REDUCING_GAP
-    )
 
 
 def to_tensor(image: Image.Image, metadata: ModelMetadata) -> torch.Tensor:

@@ -109,6 +109,15 @@ class TooManyScans(ApiError):
     flagged = True
 
 
+class TooCostly(ApiError):
+    """The upload would cost more to decode than one upload may (structure or budget)."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "too_costly"
+    message = "The image would cost more to decode than allowed."
+    flagged = True
+
+
 class RateLimited(ApiError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     code = "rate_limited"
@@ -155,3 +164,14 @@ class InternalError(ApiError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     code = "internal_error"
     message = "Internal error"
+
+
+def error_class(code: str) -> type[ApiError]:
+    """The ApiError class whose stable code is `code`; InternalError when none is."""
+    pending = [ApiError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return InternalError

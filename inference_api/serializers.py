@@ -36,7 +36,13 @@ class CheckedImageField(serializers.ImageField):
         _note_upload(record, payload, filename, content_type)
         facts = UploadFacts()
         try:
-            return check_upload(payload, content_type=content_type, filename=filename, facts=facts)
+            return check_upload(
+                payload,
+                content_type=content_type,
+                filename=filename,
+                facts=facts,
+                model_input=self.context["model_input"],
+            )
         finally:
             _note_facts(record, facts)
 

@@ -3,49 +3,34 @@
 Each check is a small callable class with the error it raises (an ApiError:
 status, `code`, client `message`). `check_upload` runs them in the order of
 DESIGN.md: declared type on the allowlist -> real format from magic bytes
-equals the declared one -> size -> dimensions and pixel count from the header
--> JPEG scan count -> Pillow `verify()` -> a fresh open and a complete decode.
-Nothing about the upload is trusted: not the declared type, not the filename,
-not a single byte. Pillow only ever sees data whose magic bytes are JPEG, PNG
-or WebP, and is opened with its format list restricted to that one format,
-so no other decoder can be reached. Library messages go to the log only.
-
-MPO (the multi-picture files of phones and stereo cameras) is accepted as
-JPEG: its bytes are a JPEG whose first picture is an ordinary baseline image,
-and Pillow names it "MPO" even when asked for JPEG only. Only the first
-picture is decoded.
+equals the declared one -> size -> then, in a decoder process whose CPU,
+memory and wall clock the kernel bounds (inference_api.sandbox), the walk of
+the file's structure, the header dimensions and pixel count, and one open
+and decode of the first frame down to the model's input square
+(inference_api.imaging.prepare). Nothing about the upload is trusted: not
+the declared type, not the filename, not a single byte, and no decoder runs
+in this process.
 """
 
 import hashlib
-import io
 import logging
 import mimetypes
-import warnings
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
 
 from django.conf import settings
-from PIL import Image, ImageFile, PngImagePlugin
+from PIL import Image
 
-from . import errors, jpeg
+from . import errors, sandbox
+from .imaging.formats import FORMAT_CONTENT_TYPES, JPEG, PNG, WEBP, sniff_format
+from .imaging.limits import DecodeLimits, ModelInput
+from .imaging.prepare import Refused
+
+__all__ = ["JPEG", "PNG", "WEBP", "CheckedUpload", "UploadFacts", "check_upload"]
 
 logger = logging.getLogger(__name__)
-
-JPEG, PNG, WEBP = "JPEG", "PNG", "WEBP"
-FORMAT_CONTENT_TYPES = {JPEG: "image/jpeg", PNG: "image/png", WEBP: "image/webp"}
-# What Pillow calls each format we accept; MPO is a JPEG (module docstring).
-PILLOW_FORMATS = {"JPEG": JPEG, "MPO": JPEG, "PNG": PNG, "WEBP": WEBP}
-# PNG text chunks are inflated at open(); Pillow allows 64 MiB of them per
-# image. Real photos carry a few KB of metadata, so a smaller budget costs
-# nothing and bounds what a text-chunk bomb can make the server allocate.
-PNG_TEXT_MEMORY_BYTES = 8 * 1024 * 1024
-# The checks decode a JPEG at the smallest DCT scale that keeps both sides at
-# least this long: the model's resize side (analysis.export.RESIZE_SIZE), so
-# that `decoding.decode_upload` can use that frame instead of decoding the
-# file a second time. Every entropy-coded byte is read at any scale, and
-# that is most of the cost (bench/: one decode of a 2 MP JPEG instead of two).
-JPEG_CHECK_MIN_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -55,10 +40,9 @@ class CheckedUpload:
     `format` is the format found in the bytes ("JPEG", "PNG" or "WEBP"),
     `width`/`height` the stored dimensions (before EXIF orientation).
     `content_type` and `filename` are what the client declared; the filename
-    is kept for the audit record only and used for nothing else. `frame` is
-    the first frame as the checks decoded it (a JPEG at a reduced DCT
-    scale, see JPEG_CHECK_MIN_SIDE), so `decoding.decode_upload` need not
-    decode it again when it is large enough.
+    is kept for the audit record only and used for nothing else. `pixels`
+    is the model's input as the decoder made it: an RGB square of
+    `input_size` pixels a side; `decode_ms` what the decoder took, wall clock.
     """
 
     data: bytes = field(repr=False)
@@ -69,7 +53,13 @@ class CheckedUpload:
     size: int
     content_type: str
     filename: str
-    frame: Image.Image | None = field(default=None, repr=False, compare=False)
+    pixels: bytes = field(default=b"", repr=False, compare=False)
+    input_size: int = 0
+    decode_ms: float = 0.0
+
+    def square(self) -> Image.Image:
+        """The model's input square as an RGB image."""
+        return Image.frombytes("RGB", (self.input_size, self.input_size), self.pixels)
 
 
 @dataclass
@@ -80,54 +70,6 @@ class UploadFacts:
     detected_format: str = ""
     width: int | None = None
     height: int | None = None
-
-
-def configure_pillow() -> None:
-    """Pin the Pillow globals the checks rely on (idempotent, cheap).
-
-    Pillow's own bomb limit follows MAX_IMAGE_PIXELS and its bomb warning is
-    an error, so a pixel count between the limit and twice the limit (where
-    Pillow only warns) is refused too. Truncated images are never completed.
-    """
-    Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_MEMORY_BYTES
-    if not any(
-        f[0] == "error" and f[2] is Image.DecompressionBombWarning for f in warnings.filters
-    ):
-        warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
-
-
-def open_image(data: bytes, image_format: str) -> Image.Image:
-    """Open `data` with Pillow's JPEG, PNG or WebP plugin only; header read, no pixels.
-
-    Raises DecompressionBomb when Pillow's pixel limit trips and InvalidImage
-    for anything else Pillow cannot open. The caller closes the image.
-    """
-    configure_pillow()
-    try:
-        image = Image.open(io.BytesIO(data), formats=[image_format])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        logger.info("Pillow refused a bomb: %s", exc)
-        raise errors.DecompressionBomb() from exc
-    except Exception as exc:
-        logger.info("Pillow could not open the upload: %s: %s", type(exc).__name__, exc)
-        raise errors.InvalidImage() from exc
-    if PILLOW_FORMATS.get(image.format or "") != image_format:
-        image.close()
-        raise errors.ContentTypeMismatch()
-    return image
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The accepted format whose signature `data` starts with, or None."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return JPEG
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return PNG
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return WEBP
-    return None
 
 
 class UploadValidator:
@@ -226,95 +168,21 @@ class UploadSizeValidator(CapValidator):
             self.fail()
 
 
-class DimensionValidator(CapValidator):
-    """Neither side is over MAX_IMAGE_DIMENSION (422 image_too_large)."""
-
-    error = errors.ImageTooLarge
-    setting = "MAX_IMAGE_DIMENSION"
-
-    def __call__(self, width: int, height: int) -> None:
-        if width > self.limit or height > self.limit:
-            self.fail()
-
-
-class PixelCountValidator(CapValidator):
-    """Width times height is at most MAX_IMAGE_PIXELS (422 decompression_bomb)."""
-
-    error = errors.DecompressionBomb
-    setting = "MAX_IMAGE_PIXELS"
-
-    def __call__(self, width: int, height: int) -> None:
-        if width * height > self.limit:
-            self.fail()
-
-
-class JpegScanValidator(CapValidator):
-    """A JPEG has at most MAX_JPEG_SCANS scans (422 too_many_scans), counted before decoding."""
-
-    error = errors.TooManyScans
-    setting = "MAX_JPEG_SCANS"
-
-    def __call__(self, data: bytes) -> int:
-        try:
-            return jpeg.count_scans(data, limit=self.limit)
-        except jpeg.TooManyScans:
-            self.fail()
-        except jpeg.MalformedJpeg as exc:
-            raise errors.InvalidImage() from exc
-
-
-def header_size(data: bytes, image_format: str) -> tuple[int, int]:
-    """(width, height) as stored in the header; no pixel is decoded.
-
-    Pillow's own bomb check runs here already (DecompressionBomb); the
-    explicit caps are checked by the caller with the validators above.
-    """
-    with open_image(data, image_format) as image:
-        return image.size
-
-
-class ImageDecodeValidator(UploadValidator):
-    """Pillow's `verify()`, then a fresh open and a complete decode (422 invalid_image).
-
-    `verify()` checks the container (PNG chunk CRCs, for one) but proves
-    nothing about the pixels, so the first frame is decoded too. A JPEG is
-    decoded at the smallest DCT scale that keeps JPEG_CHECK_MIN_SIDE: every
-    entropy-coded byte is still read, so truncation and corruption show, at
-    a fraction of the cost, and the frame can serve the model.
-    """
-
-    error = errors.InvalidImage
-
-    def __call__(self, data: bytes, image_format: str) -> Image.Image:
-        """Return the decoded first frame (still carrying its metadata, e.g. EXIF)."""
-        try:
-            with open_image(data, image_format) as image:
-                image.verify()
-            image = open_image(data, image_format)
-            if image_format == JPEG:
-                image.draft(None, (JPEG_CHECK_MIN_SIDE, JPEG_CHECK_MIN_SIDE))
-            image.load()
-            return image
-        except errors.ApiError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise errors.DecompressionBomb() from exc
-        except Exception as exc:
-            logger.info("Decoding the upload failed: %s: %s", type(exc).__name__, exc)
-            self.fail()
-
-
 def check_upload(
     data: bytes,
     *,
     content_type: str,
+    model_input: ModelInput,
     filename: str = "",
     facts: UploadFacts | None = None,
+    limits: DecodeLimits | None = None,
 ) -> CheckedUpload:
     """Run every check on an upload and return it as a `CheckedUpload`.
 
-    Raises the ApiError of the first check that fails. `facts` (optional) is
-    filled as each fact is learned, so a caller can record them on rejection.
+    Raises the ApiError of the first check that fails (422 `too_costly` when
+    the decode goes over its budget). `facts` (optional) is filled as each
+    fact is learned, so a caller can record them on rejection. `limits`
+    defaults to the running configuration's.
     """
     facts = facts if facts is not None else UploadFacts()
     facts.sha256 = hashlib.sha256(data).hexdigest()
@@ -323,22 +191,23 @@ def check_upload(
     real_format = MagicBytesValidator()(data, declared)
     FilenameExtensionValidator()(filename, real_format)
     UploadSizeValidator()(data)
-    width, height = header_size(data, real_format)
-    facts.width, facts.height = width, height
-    # Pixels first: a 25000x25000 header on a few KB is a bomb, whatever its sides.
-    PixelCountValidator()(width, height)
-    DimensionValidator()(width, height)
-    if real_format == JPEG:
-        JpegScanValidator()(data)
-    frame = ImageDecodeValidator()(data, real_format)
+    started = time.perf_counter()
+    try:
+        prepared = sandbox.decode(data, limits or DecodeLimits.from_settings(), model_input)
+    except Refused as refused:
+        facts.width, facts.height = refused.facts.width, refused.facts.height
+        raise refused.error from None
+    facts.width, facts.height = prepared.facts.width, prepared.facts.height
     return CheckedUpload(
         data=data,
         format=real_format,
-        width=width,
-        height=height,
+        width=prepared.facts.width,
+        height=prepared.facts.height,
         sha256=facts.sha256,
         size=len(data),
         content_type=declared,
         filename=filename,
-        frame=frame,
+        pixels=prepared.pixels,
+        input_size=prepared.size,
+        decode_ms=(time.perf_counter() - started) * 1000,
     )

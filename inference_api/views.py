@@ -7,12 +7,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analysis.inference import classify
+from analysis.inference import classify_square
 from analysis.model_store import get_model
 
 from . import metrics
 from .concurrency import inference_slot
-from .decoding import decode_upload
+from .imaging.limits import ModelInput
 from .records import RequestRecord, record_for
 from .schema import ANALYZE_SCHEMA
 from .serializers import AnalyzeRequestSerializer
@@ -29,15 +29,14 @@ class AnalyzeView(APIView):
     def post(self, request: Request) -> Response:
         started = time.perf_counter()
         record = record_for(request._request)
-        serializer = AnalyzeRequestSerializer(data=request.data, context={"record": record})
+        model = get_model()
+        context = {"record": record, "model_input": model_input_of(model)}
+        serializer = AnalyzeRequestSerializer(data=request.data, context=context)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        model = get_model()
-        decode_started = time.perf_counter()
-        image = decode_upload(upload, min_side=model.metadata.resize_size)
-        decode_ms = (time.perf_counter() - decode_started) * 1000
+        decode_ms = upload.decode_ms
         with inference_slot(), metrics.inference_in_flight():
-            result = classify(model, image)
+            result = classify_square(model, upload.square())
         metrics.observe_analysis(model=model, decode_ms=decode_ms, inference_ms=result.inference_ms)
         _note_result(record, model, result)
         return Response(
@@ -55,9 +54,18 @@ class AnalyzeView(APIView):
         )
 
 
+def model_input_of(model) -> ModelInput:
+    """What the decoder must make for `model`: its own metadata's resize and crop."""
+    metadata = model.metadata
+    return ModelInput(
+        resize_size=metadata.resize_size,
+        input_size=metadata.input_size,
+        interpolation=metadata.interpolation,
+    )
+
+
 def _note_result(record: RequestRecord, model, result) -> None:
     top = result.predictions[0]
     record.top_label = top.label
     record.top_score = top.score
     record.model_version = model.metadata.version
-

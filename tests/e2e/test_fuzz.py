@@ -9,9 +9,12 @@ fixed, a JPEG SOF's dimensions, a WebP's canvas size), so the mutation gets
 past the cheap checks and into the decoders. The declared type and the
 filename are drawn too.
 
-The property: the serializer and `decode_upload` either accept the upload
-and produce an RGB image, or raise one of our ApiErrors with a 4xx status.
-Any other exception, or a 5xx, is a bug. The test's run is short and
+The property: the serializer (whose checks and decode run in the budgeted
+decoder process) either accepts the upload and gives the model's RGB input
+square, or raises one of our ApiErrors with a 4xx status; and the same
+checks run in this process (`imaging.prepare`) come to the same verdict,
+raising nothing but a refusal. Any other exception, a 5xx or a verdict that
+differs is a bug. The test's run is short and
 derandomized; `bench/fuzz.py --minutes N` runs the same harness for longer.
 """
 
@@ -25,13 +28,14 @@ from django.utils.datastructures import MultiValueDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference_api.decoding import decode_upload
 from inference_api.errors import ApiError
 from inference_api.exceptions import as_api_error
+from inference_api.imaging.formats import sniff_format
+from inference_api.imaging.limits import DecodeLimits, ModelInput
+from inference_api.imaging.prepare import Refused, prepare
 from inference_api.records import RequestRecord
 from inference_api.serializers import AnalyzeRequestSerializer
 
-MIN_SIDE = 256
 BOUNDARY = "fuzzboundary5b2e"
 MAGIC_BYTES = 12
 SEED_MAX_BYTES = 160 * 1024
@@ -51,6 +55,10 @@ CONTENT_TYPES = (
 )
 FILENAMES = ("photo.jpg", "photo.png", "a.webp", "x", "../../etc/passwd", "évil\x00.png", "a" * 300)
 FUZZ_EXAMPLES = 400
+# Verdicts that come from the decoder process, which `prepare` reaches here too.
+DECODER_VERDICTS = frozenset(
+    {"accepted", "invalid_image", "image_too_large", "decompression_bomb", "too_many_scans"}
+)
 
 
 def corpus_seeds(corpus: Path, max_bytes: int = SEED_MAX_BYTES) -> list[bytes]:
@@ -260,16 +268,24 @@ def analyze_offline(data: bytes, content_type: str, filename: str) -> str:
         mapped = as_api_error(exc)
         assert mapped is not None and 400 <= mapped.status < 500, f"{exc!r} would be a 5xx"
         return mapped.code
-    serializer = AnalyzeRequestSerializer(
-        data=form, context={"record": RequestRecord(request_id="fuzz")}
-    )
+    context = {"record": RequestRecord(request_id="fuzz"), "model_input": ModelInput()}
+    serializer = AnalyzeRequestSerializer(data=form, context=context)
     try:
         serializer.is_valid(raise_exception=True)
-        image = decode_upload(serializer.validated_data["file"], min_side=MIN_SIDE)
+        image = serializer.validated_data["file"].square()
     except ApiError as exc:
         assert as_api_error(exc) is exc and 400 <= exc.status < 500, f"{exc!r} -> {exc.status}"
         return exc.code
-    assert image.mode == "RGB" and min(image.size) >= 1
+    assert image.mode == "RGB" and image.size == (224, 224)
+    return "accepted"
+
+
+def prepare_in_process(data: bytes) -> str:
+    """The decoder's verdict on `data` computed here: "accepted" or the refusal's code."""
+    try:
+        prepare(data, DecodeLimits(), ModelInput())
+    except Refused as refused:
+        return refused.error.code
     return "accepted"
 
 
@@ -295,6 +311,8 @@ def test_mutated_corpus_files_only_ever_get_a_4xx_or_an_rgb_image(seeds):
     def check(upload: tuple[bytes, str, str]) -> None:
         outcome = analyze_offline(*upload)
         seen[outcome] = seen.get(outcome, 0) + 1
+        if outcome in DECODER_VERDICTS and sniff_format(upload[0]):
+            assert prepare_in_process(upload[0]) in (outcome, "too_costly"), outcome
 
     check()
     # The run reached the decoders, not only the cheap checks.

@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 
 from inference_api import errors
+from inference_api.imaging.limits import DecodeLimits, ModelInput
+from inference_api.imaging.prepare import configure_pillow, open_image
 from inference_api.validators import (
     ContentTypeValidator,
     FilenameExtensionValidator,
     UploadFacts,
     check_upload,
-    configure_pillow,
-    open_image,
 )
 from tests.inference_api.upload_images import (
     CONTENT_TYPES,
@@ -37,7 +37,9 @@ def _pillow_limit(monkeypatch):
 
 
 def check(data: bytes, content_type: str, filename: str = "upload", facts=None):
-    return check_upload(data, content_type=content_type, filename=filename, facts=facts)
+    return check_upload(
+        data, content_type=content_type, filename=filename, facts=facts, model_input=ModelInput()
+    )
 
 
 def refusal(data: bytes, content_type: str, filename: str = "upload") -> errors.ApiError:
@@ -52,7 +54,8 @@ def test_it_accepts_each_allowed_format(fmt):
     upload = check(data, CONTENT_TYPES[fmt], f"photo.{fmt.lower()}")
     assert (upload.format, upload.width, upload.height, upload.size) == (fmt, 64, 48, len(data))
     assert upload.content_type == CONTENT_TYPES[fmt]
-    assert upload.frame is not None
+    # Only the model's input square comes back from the decoder, never the frame.
+    assert (upload.input_size, len(upload.pixels)) == (224, 224 * 224 * 3)
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,7 @@ def test_a_truncated_jpeg_is_an_invalid_image():
     assert error.code == "invalid_image"
 
 
-def test_a_png_with_a_broken_checksum_is_refused_by_verify():
+def test_a_png_with_a_broken_checksum_is_refused():
     data = bytearray(encode("PNG"))
     data[29] ^= 0xFF  # the IHDR CRC
     error = refusal(bytes(data), "image/png")
@@ -166,15 +169,15 @@ def test_the_byte_cap_is_inclusive(fmt, settings):
     assert (error.status, error.code) == (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
 
 
-def test_pillow_follows_the_pixel_setting_and_its_bomb_warning_is_an_error(settings):
-    settings.MAX_IMAGE_PIXELS = 1000
-    configure_pillow()
+def test_pillow_follows_the_pixel_limit_and_its_bomb_warning_is_an_error():
+    limits = DecodeLimits(max_pixels=1000)
+    configure_pillow(limits)
     assert Image.MAX_IMAGE_PIXELS == 1000
     # 1500 px is over the limit but under twice it, where Pillow would only warn.
     with pytest.raises(Image.DecompressionBombWarning):
         Image.open(io.BytesIO(encode("PNG", (50, 30))))
     with pytest.raises(errors.DecompressionBomb):
-        open_image(encode("PNG", (50, 30)), "PNG")
+        open_image(encode("PNG", (50, 30)), "PNG", limits)
 
 
 def test_pillow_never_reaches_a_decoder_outside_the_three_formats():

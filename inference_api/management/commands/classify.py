@@ -1,7 +1,7 @@
 """manage.py classify FILE...: what the API would answer for local files.
 
-Each file goes through the same checks (`validators.check_upload`), decoding
-(`decoding.decode_upload`) and model as an upload to POST /api/v1/analyze/,
+Each file goes through the same checks and decoder (`validators.check_upload`,
+in a budgeted decoder process) and model as an upload to POST /api/v1/analyze/,
 declared with the type its extension suggests (as curl or a browser would),
 or with --content-type. The verdict and the predictions are printed for
 each file. The command exits non-zero when any file is refused, so a script
@@ -15,11 +15,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.errors import ModelUnavailable
-from analysis.inference import classify
+from analysis.inference import classify_square
 from analysis.model_store import LoadedModel, get_model
 from inference_api import errors
-from inference_api.decoding import decode_upload
 from inference_api.validators import check_upload
+from inference_api.views import model_input_of
 
 
 class Command(BaseCommand):
@@ -42,15 +42,19 @@ class Command(BaseCommand):
         """Print the verdict for one file; True when the API would accept it."""
         declared = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         try:
-            upload = check_upload(read_capped(path), content_type=declared, filename=path.name)
-            image = decode_upload(upload, min_side=self.loaded_model().metadata.resize_size)
+            upload = check_upload(
+                read_capped(path),
+                content_type=declared,
+                filename=path.name,
+                model_input=model_input_of(self.loaded_model()),
+            )
         except OSError as exc:
             self.stderr.write(f"{path}: cannot read: {exc.strerror or exc}")
             return False
         except errors.ApiError as exc:
             self.stdout.write(f"{path}: refused {exc.status} {exc.code}: {exc.message}")
             return False
-        result = classify(self.loaded_model(), image)
+        result = classify_square(self.loaded_model(), upload.square())
         self.stdout.write(
             self.style.SUCCESS(f"{path}: accepted")
             + f" {upload.format} {upload.width}x{upload.height}, {upload.size} bytes,"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from inference_api import jpeg
+from inference_api.imaging import jpeg
 from tests.inference_api.upload_images import encode, jpeg_segments, jpeg_with_scans
 
 

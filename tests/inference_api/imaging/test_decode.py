@@ -1,4 +1,8 @@
-"""From checked bytes to the RGB picture the model gets: scale, orientation, frames, modes."""
+"""From checked bytes to the RGB picture the model gets: scale, orientation, frames, modes.
+
+`decode_picture` is what the decoder process runs after the structural
+checks; these tests call it in-process, on real Pillow and libwebp.
+"""
 
 import io
 
@@ -7,9 +11,10 @@ import pytest
 from PIL import Image
 
 from inference_api import errors
-from inference_api.decoding import decode_upload, to_rgb
-from inference_api.validators import CheckedUpload, check_upload
-from tests.inference_api.upload_images import CONTENT_TYPES, animated, encode, with_exif_orientation
+from inference_api.imaging.limits import DecodeLimits
+from inference_api.imaging.pixels import reduced_rgb, to_rgb
+from inference_api.imaging.prepare import decode_picture
+from tests.inference_api.upload_images import animated, encode, with_exif_orientation
 
 
 @pytest.fixture(autouse=True)
@@ -17,8 +22,8 @@ def _pillow_limit(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
-def checked(data: bytes, fmt: str) -> CheckedUpload:
-    return check_upload(data, content_type=CONTENT_TYPES[fmt], filename="upload")
+def decoded(data: bytes, fmt: str, min_side: int) -> Image.Image:
+    return decode_picture(data, fmt, DecodeLimits(), min_side)
 
 
 def saved(image: Image.Image, fmt: str, **options) -> bytes:
@@ -28,46 +33,75 @@ def saved(image: Image.Image, fmt: str, **options) -> bytes:
 
 
 def test_a_large_jpeg_is_decoded_at_a_reduced_scale_that_keeps_min_side():
-    upload = checked(encode("JPEG", (2048, 1536)), "JPEG")
-    image = decode_upload(upload, min_side=256)
+    data = encode("JPEG", (2048, 1536))
+    image = decoded(data, "JPEG", 256)
     # 1536 / 256 = 6, so libjpeg's 1/4 scale: the short side stays >= 256.
     assert (image.mode, image.size) == ("RGB", (512, 384))
-    assert decode_upload(upload, min_side=1000).size == (2048, 1536)
+    assert decoded(data, "JPEG", 1000).size == (2048, 1536)
 
 
-def test_a_12_megapixel_jpeg_is_decoded_once_at_an_eighth_of_its_size():
-    upload = checked(encode("JPEG", (4000, 3000), quality=85), "JPEG")
-    # The checks decoded it at 1/8 scale already; that frame serves a 256 px model.
-    assert upload.frame.size == (500, 375)
-    image = decode_upload(upload, min_side=256)
-    assert image.size == (500, 375)
+def test_a_12_megapixel_jpeg_is_decoded_at_an_eighth_of_its_size():
+    assert decoded(encode("JPEG", (4000, 3000), quality=85), "JPEG", 256).size == (500, 375)
 
 
-def test_a_2_megapixel_jpeg_is_decoded_once_at_the_scale_the_model_needs():
-    upload = checked(encode("JPEG", (1632, 1224)), "JPEG")
-    # The checks decode at 1/4 (not 1/8): the short side keeps 256 px, so that frame is used.
-    assert upload.frame.size == (408, 306)
-    assert decode_upload(upload, min_side=256).size == (408, 306)
-
-
-def test_the_checks_frame_is_released_once_decoded_and_a_second_decode_still_works():
-    upload = checked(encode("PNG", (1200, 900)), "PNG")
-    first = decode_upload(upload, min_side=256)
-    with pytest.raises(ValueError, match="closed image"):
-        upload.frame.load()
-    second = decode_upload(upload, min_side=256)
-    assert np.array_equal(np.asarray(first), np.asarray(second))
-
-
-def test_a_jpeg_no_larger_than_needed_is_decoded_at_full_size():
-    upload = checked(encode("JPEG", (300, 200)), "JPEG")
-    assert decode_upload(upload, min_side=256).size == (300, 200)
+def test_a_2_megapixel_jpeg_is_decoded_at_the_scale_the_model_needs():
+    # 1/4, not 1/8: the short side keeps 256 px.
+    assert decoded(encode("JPEG", (1632, 1224)), "JPEG", 256).size == (408, 306)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
-def test_formats_without_dct_scaling_are_decoded_at_full_size(fmt):
-    upload = checked(encode(fmt, (1200, 900)), fmt)
-    assert decode_upload(upload, min_side=256).size == (1200, 900)
+def test_a_picture_far_larger_than_needed_is_reduced_while_decoding(fmt):
+    # 2400 / (256 * 3) -> a box reduce by 3, as the model's own resize would do first.
+    assert decoded(encode(fmt, (3200, 2400)), fmt, 256).size == (1067, 800)
+
+
+def frame_of(mode: str) -> Image.Image:
+    """A 700x650 gradient in `mode`, with a rotated gradient as alpha where it has one."""
+    gray = Image.linear_gradient("L").resize((700, 650))
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(gray).astype(np.uint16) * 257)
+    if mode == "P":
+        return gray.convert("RGB").convert("P")
+    bands = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4}[mode]
+    frame = Image.merge(mode, [gray] * bands) if bands > 1 else gray
+    if mode in ("LA", "RGBA"):
+        frame.putalpha(gray.rotate(90))
+    return frame
+
+
+# Reducing before converting is the same picture within rounding: premultiplied
+# alpha rounds twice, and CMYK -> RGB is not quite linear.
+@pytest.mark.parametrize(
+    ("mode", "tolerance"),
+    [("RGBA", 2), ("LA", 2), ("P", 1), ("I;16", 1), ("RGB", 1), ("L", 1), ("CMYK", 2)],
+)
+def test_reducing_in_strips_matches_converting_then_reducing(mode, tolerance):
+    frame = frame_of(mode)
+    got = reduced_rgb(frame, 3)
+    expected = to_rgb(frame).reduce(3)
+    assert (got.mode, got.size) == ("RGB", expected.size)
+    difference = np.abs(np.asarray(got, dtype=int) - np.asarray(expected, dtype=int))
+    assert difference.max() <= tolerance
+
+
+def test_transparent_pixels_do_not_darken_a_reduced_picture():
+    # Half the pixels are transparent black, half opaque red: on white, the average is
+    # pink (255, 128, 128); averaging colours without their alpha would give (191, 128, 128).
+    frame = Image.new("RGBA", (6, 6), (0, 0, 0, 0))
+    for x in range(0, 6, 2):
+        for y in range(6):
+            frame.putpixel((x, y), (255, 0, 0, 255))
+    red, green, blue = reduced_rgb(frame, 2).getpixel((1, 1))
+    assert red == 255 and abs(green - 128) <= 1 and abs(blue - 128) <= 1
+
+
+def test_a_jpeg_no_larger_than_needed_is_decoded_at_full_size():
+    assert decoded(encode("JPEG", (300, 200)), "JPEG", 256).size == (300, 200)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_formats_without_dct_scaling_are_decoded_at_full_size_below_three_times(fmt):
+    assert decoded(encode(fmt, (1200, 900)), fmt, 256).size == (1200, 900)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
@@ -75,8 +109,7 @@ def test_formats_without_dct_scaling_are_decoded_at_full_size(fmt):
     ("orientation", "size"), [(1, (40, 20)), (3, (40, 20)), (6, (20, 40)), (8, (20, 40))]
 )
 def test_exif_orientation_is_applied(fmt, orientation, size):
-    upload = checked(with_exif_orientation(fmt, (40, 20), orientation), fmt)
-    image = decode_upload(upload, min_side=20)
+    image = decoded(with_exif_orientation(fmt, (40, 20), orientation), fmt, 20)
     assert image.size == size
     # The blue half is stored on the left: 6 (90 degrees clockwise) brings it to
     # the top, 3 (180) to the right, 8 (90 counter-clockwise) to the bottom.
@@ -88,20 +121,20 @@ def test_exif_orientation_is_applied(fmt, orientation, size):
 def test_corpus_orientation_samples_come_out_turned(corpus_dir, name):
     data = (corpus_dir / name).read_bytes()
     fmt = "JPEG" if name.endswith(".jpg") else "WEBP"
-    upload = checked(data, fmt)
-    image = decode_upload(upload, min_side=8)
-    assert image.size == (upload.height, upload.width)
+    with Image.open(io.BytesIO(data)) as stored:
+        width, height = stored.size
+    assert decoded(data, fmt, 1000).size == (height, width)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_only_the_first_frame_of_an_animation_is_used(fmt):
-    upload = checked(animated(fmt, [(255, 0, 0), (0, 255, 0), (0, 0, 255)]), fmt)
-    assert decode_upload(upload, min_side=8).getpixel((8, 8)) == (255, 0, 0)
+    data = animated(fmt, [(255, 0, 0), (0, 255, 0), (0, 0, 255)])
+    assert decoded(data, fmt, 8).getpixel((8, 8)) == (255, 0, 0)
 
 
 def test_an_mpo_gives_its_first_picture(corpus_dir):
     data = (corpus_dir / "sugarshack.mpo").read_bytes()
-    image = np.asarray(decode_upload(checked(data, "JPEG"), min_side=480))
+    image = np.asarray(decoded(data, "JPEG", 480))
     with Image.open(io.BytesIO(data)) as mpo:
         first = np.asarray(mpo.convert("RGB"))
         mpo.seek(1)
@@ -113,15 +146,13 @@ def test_an_mpo_gives_its_first_picture(corpus_dir):
 
 def test_cmyk_becomes_rgb():
     cyan = Image.new("CMYK", (16, 16), (255, 0, 0, 0))
-    upload = checked(saved(cyan, "JPEG", quality=100), "JPEG")
-    red, green, blue = decode_upload(upload, min_side=16).getpixel((8, 8))
+    red, green, blue = decoded(saved(cyan, "JPEG", quality=100), "JPEG", 16).getpixel((8, 8))
     assert red < 10 and green > 245 and blue > 245
 
 
 def test_sixteen_bit_gray_is_scaled_not_clipped():
     samples = np.array([[0x0000, 0x4000, 0x8000, 0xFFFF]], dtype=np.uint16)
-    upload = checked(saved(Image.fromarray(samples), "PNG"), "PNG")
-    image = decode_upload(upload, min_side=1)
+    image = decoded(saved(Image.fromarray(samples), "PNG"), "PNG", 8)
     assert [image.getpixel((x, 0)) for x in range(4)] == [
         (0, 0, 0),
         (64, 64, 64),
@@ -132,8 +163,7 @@ def test_sixteen_bit_gray_is_scaled_not_clipped():
 
 def test_a_sixteen_bit_trns_gray_value_becomes_white():
     samples = np.array([[1000, 0x8000]], dtype=np.uint16)
-    upload = checked(saved(Image.fromarray(samples), "PNG", transparency=1000), "PNG")
-    image = decode_upload(upload, min_side=1)
+    image = decoded(saved(Image.fromarray(samples), "PNG", transparency=1000), "PNG", 8)
     assert [image.getpixel((x, 0)) for x in range(2)] == [(255, 255, 255), (128, 128, 128)]
 
 
@@ -153,8 +183,7 @@ def test_alpha_is_composited_on_white():
 @pytest.mark.parametrize("mode", ["LA", "RGBA"])
 def test_alpha_modes_from_png_are_composited(mode):
     source = Image.new("RGBA", (8, 8), (10, 20, 30, 0)).convert(mode)
-    upload = checked(saved(source, "PNG"), "PNG")
-    assert decode_upload(upload, min_side=1).getpixel((4, 4)) == (255, 255, 255)
+    assert decoded(saved(source, "PNG"), "PNG", 8).getpixel((4, 4)) == (255, 255, 255)
 
 
 def test_palette_alpha_is_composited():
@@ -166,8 +195,7 @@ def test_a_transparent_palette_entry_becomes_white():
     palette = Image.new("P", (4, 4), 1)
     palette.putpalette([0, 0, 0, 200, 10, 10] + [0] * 762)
     palette.putpixel((0, 0), 0)
-    upload = checked(saved(palette, "PNG", transparency=0), "PNG")
-    image = decode_upload(upload, min_side=1)
+    image = decoded(saved(palette, "PNG", transparency=0), "PNG", 8)
     assert image.getpixel((0, 0)) == (255, 255, 255)
     assert image.getpixel((1, 1)) == (200, 10, 10)
 
@@ -175,8 +203,7 @@ def test_a_transparent_palette_entry_becomes_white():
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB"])
 def test_opaque_modes_become_rgb(mode):
     source = Image.new("RGB", (8, 8), (255, 255, 255)).convert(mode)
-    upload = checked(saved(source, "PNG"), "PNG")
-    image = decode_upload(upload, min_side=1)
+    image = decoded(saved(source, "PNG"), "PNG", 8)
     assert (image.mode, image.getpixel((4, 4))) == ("RGB", (255, 255, 255))
 
 
@@ -197,21 +224,11 @@ def test_opaque_modes_become_rgb(mode):
 )
 def test_odd_metadata_and_modes_from_the_corpus_decode(corpus_dir, name):
     fmt = "PNG" if name.endswith(".png") else "JPEG"
-    image = decode_upload(checked((corpus_dir / name).read_bytes(), fmt), min_side=224)
+    image = decoded((corpus_dir / name).read_bytes(), fmt, 224)
     assert image.mode == "RGB"
 
 
 def test_bytes_that_do_not_decode_are_an_invalid_image():
     good = encode("PNG", (32, 32))
-    broken = CheckedUpload(
-        data=good[: len(good) // 2],
-        format="PNG",
-        width=32,
-        height=32,
-        sha256="",
-        size=len(good) // 2,
-        content_type="image/png",
-        filename="x.png",
-    )
     with pytest.raises(errors.InvalidImage):
-        decode_upload(broken, min_side=8)
+        decoded(good[: len(good) // 2], "PNG", 8)

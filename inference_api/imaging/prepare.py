@@ -1,0 +1,197 @@
+"""From upload bytes to the model's input: every check on the bytes, one open, one decode.
+
+`prepare` is what the decoder process runs for each upload (inference_api.
+sandbox bounds what it may cost): the real format from the magic bytes, a
+walk of the file's structure against the caps (jpeg, png, webp), the header
+dimensions and pixel count, then one open of the bytes and one decode of the
+first frame, reduced as early as the format allows (JPEG DCT scaling, WebP
+scaling inside libwebp, a strip-wise box reduce otherwise), converted to
+upright RGB and cut to the model's centre square. What comes back is that
+square's pixels and the facts the audit needs; the frame never leaves.
+
+Pillow only ever sees data whose magic bytes are JPEG, PNG or WebP and is
+opened with its format list restricted to that one format, so no other
+decoder can be reached. MPO (phones' and stereo cameras' multi-picture
+files) is a JPEG whose first picture is decoded. Library messages go to the
+log only; every failure is an errors.ApiError.
+"""
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile, PngImagePlugin
+
+from analysis.cropping import REDUCING_GAP, resize_and_crop
+
+from .. import errors
+from . import jpeg, libwebp, pixels, png, webp
+from .formats import JPEG, PILLOW_FORMATS, PNG, WEBP, sniff_format
+from .limits import DecodeLimits, ModelInput
+
+logger = logging.getLogger(__name__)
+
+# Pillow's own cap on inflated PNG text; png.inspect caps all compressed metadata first.
+PNG_TEXT_MEMORY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What was learned about an upload; as much as is known when a check fails."""
+
+    format: str = ""
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The model's input for an accepted upload: `pixels` is RGB, input_size square."""
+
+    facts: Facts
+    pixels: bytes
+    size: int
+
+
+class Refused(Exception):
+    """An upload refused by a check, with the facts learned before it."""
+
+    def __init__(self, error: errors.ApiError, facts: Facts) -> None:
+        super().__init__(error.code)
+        self.error = error
+        self.facts = facts
+
+
+def prepare(data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepared:
+    """Check `data` and turn it into the model's input; raises `Refused`.
+
+    The structural walks raise only ApiErrors on any input (anything else
+    from them is a bug and propagates); the decoders' own failures on
+    hostile bytes are refused as `invalid_image`, running out of memory as
+    `too_costly`.
+    """
+    facts = Facts(format=sniff_format(data) or "")
+    try:
+        facts = _check_structure(data, facts.format, limits)
+    except errors.ApiError as exc:
+        raise Refused(exc, facts) from None
+    try:
+        picture = decode_picture(data, facts.format, limits, model_input.resize_size)
+        square = resize_and_crop(picture, model_input)
+    except errors.ApiError as exc:
+        raise Refused(exc, facts) from None
+    except MemoryError:
+        raise Refused(errors.TooCostly(), facts) from None
+    except Exception as exc:
+        logger.info("Decoding the upload failed: %s: %s", type(exc).__name__, exc)
+        raise Refused(errors.InvalidImage(), facts) from None
+    return Prepared(facts=facts, pixels=square.tobytes(), size=square.width)
+
+
+def _check_structure(data: bytes, image_format: str, limits: DecodeLimits) -> Facts:
+    if image_format == JPEG:
+        width, height = _jpeg_size(data, limits)
+    elif image_format == PNG:
+        structure = png.inspect(data, limits)
+        width, height = structure.width, structure.height
+    elif image_format == WEBP:
+        structure = webp.inspect(data, limits)
+        width, height = structure.width, structure.height
+    else:
+        raise errors.ContentTypeMismatch()
+    facts = Facts(format=image_format, width=width, height=height)
+    try:
+        check_size(width, height, limits)
+    except errors.ApiError as exc:
+        raise Refused(exc, facts) from None
+    return facts
+
+
+def _jpeg_size(data: bytes, limits: DecodeLimits) -> tuple[int, int]:
+    structure = jpeg.inspect(data, limits)
+    return structure.width, structure.height
+
+
+def check_size(width: int, height: int, limits: DecodeLimits) -> None:
+    """Pixels first (a 25000x25000 header on a few KB is a bomb, whatever its sides), then sides."""
+    if width * height > limits.max_pixels:
+        raise errors.DecompressionBomb()
+    if width > limits.max_dimension or height > limits.max_dimension:
+        raise errors.ImageTooLarge()
+
+
+def decode_picture(data: bytes, image_format: str, limits: DecodeLimits, min_side: int):
+    """The first frame of checked bytes, upright RGB, short side >= `min_side` when it was."""
+    if image_format == WEBP:
+        return _decode_webp(data, limits, min_side)
+    frame = open_image(data, image_format, limits)
+    try:
+        if image_format == JPEG and min(frame.size) >= 2 * min_side:
+            frame.draft(None, (min_side, min_side))
+        _load(frame)
+        turn = pixels.orientation(frame)
+        return pixels.upright(pixels.reduced_rgb(frame, reduce_factor(frame.size, min_side)), turn)
+    finally:
+        frame.close()
+
+
+def _decode_webp(data: bytes, limits: DecodeLimits, min_side: int):
+    structure = webp.inspect(data, limits)
+    factor = reduce_factor((structure.width, structure.height), min_side)
+    picture = libwebp.decode_first_frame(data, factor)
+    return pixels.upright(pixels.to_rgb(picture), pixels.exif_orientation(structure.exif))
+
+
+def reduce_factor(size: tuple[int, int], min_side: int) -> int:
+    """The box reduce the model's resize would apply itself (analysis.cropping's gap)."""
+    return max(1, int(min(size) / (min_side * REDUCING_GAP)))
+
+
+def configure_pillow(limits: DecodeLimits) -> None:
+    """Pin the Pillow globals the checks rely on (idempotent, cheap).
+
+    Pillow's own bomb limit follows `max_pixels` and its bomb warning is an
+    error, so a pixel count between the limit and twice the limit (where
+    Pillow only warns) is refused too. Truncated images are never completed.
+    """
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_MEMORY_BYTES
+    if not any(
+        f[0] == "error" and f[2] is Image.DecompressionBombWarning for f in warnings.filters
+    ):
+        warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+def open_image(data: bytes, image_format: str, limits: DecodeLimits | None = None) -> Image.Image:
+    """Open `data` with Pillow's JPEG, PNG or WebP plugin only; header read, no pixels.
+
+    Raises DecompressionBomb when Pillow's pixel limit trips and InvalidImage
+    for anything else Pillow cannot open. The caller closes the image.
+    """
+    configure_pillow(limits or DecodeLimits())
+    try:
+        image = Image.open(io.BytesIO(data), formats=[image_format])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        logger.info("Pillow refused a bomb: %s", exc)
+        raise errors.DecompressionBomb() from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        logger.info("Pillow could not open the upload: %s: %s", type(exc).__name__, exc)
+        raise errors.InvalidImage() from exc
+    if PILLOW_FORMATS.get(image.format or "") != image_format:
+        image.close()
+        raise errors.ContentTypeMismatch()
+    return image
+
+
+def _load(frame: Image.Image) -> None:
+    try:
+        frame.load()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        logger.info("Decoding the upload failed: %s: %s", type(exc).__name__, exc)
+        raise errors.InvalidImage() from exc

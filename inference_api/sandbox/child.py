@@ -1,0 +1,145 @@
+"""The decoder process: reads uploads from its socket, answers with the model's input.
+
+Started by `pool.Decoder` as `python -m inference_api.sandbox.child FD`, with
+an environment that holds no secret, and imports neither Django nor torch.
+Before each job it arms the kernel's limits, so a decode over budget is
+stopped wherever it is, in Python or deep in a C decoder's loop:
+
+- CPU: an ITIMER_PROF timer of `cpu_seconds` whose signal is left at its
+  default action (the kernel ends the process; no Python handler that a C
+  loop would never let run), and RLIMIT_CPU one second later as a backstop.
+- Memory: RLIMIT_AS at the current address space plus `memory_bytes`; an
+  allocation past it fails, which Pillow, numpy and libwebp report as out
+  of memory (answered `too_costly`, then this process exits to be replaced).
+- Wall clock: an ITIMER_REAL timer of `wall_seconds`, default action too;
+  the server also kills the process if no answer comes in time.
+
+It exits after `MAX_JOBS` jobs, so what fragmentation a decode leaves never
+piles up.
+"""
+
+import logging
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+
+from .. import errors
+from ..imaging.limits import DecodeLimits, ModelInput
+from ..imaging.prepare import Refused, configure_pillow, prepare
+from . import protocol
+
+MAX_JOBS = 500
+MAX_UPLOAD = 64 * 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+logger = logging.getLogger("inference_api.sandbox.child")
+
+
+def main(fd: int) -> None:
+    for signum in (signal.SIGPROF, signal.SIGALRM, signal.SIGXCPU):
+        signal.signal(signum, signal.SIG_DFL)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core
+    sock = socket.socket(fileno=fd)
+    configure_pillow(DecodeLimits())
+    protocol.send(sock, {"ready": True, "pid": os.getpid()})
+    for job in range(1, MAX_JOBS + 1):
+        try:
+            head, data = protocol.receive(sock, MAX_UPLOAD)
+        except protocol.ChannelClosed:
+            return
+        reply, body = run_job(head, data)
+        reply["retiring"] = reply.get("retiring", False) or job == MAX_JOBS
+        protocol.send(sock, reply, body)
+        if reply["retiring"]:
+            return
+
+
+def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:
+    """Decode one upload within the budget the head carries; the reply head and body."""
+    limits = DecodeLimits.from_dict(head["limits"])
+    model_input = ModelInput.from_dict(head["model_input"])
+    configure_pillow(limits)
+    started = _cpu_seconds()
+    arm(limits)
+    try:
+        prepared = prepare(data, limits, model_input)
+    except Refused as refused:
+        return _refusal(refused, started), b""
+    except MemoryError:
+        return _refusal(Refused(errors.TooCostly(), _no_facts()), started), b""
+    except Exception as exc:
+        logger.info("Decoder failed: %s: %s", type(exc).__name__, exc)
+        return _refusal(Refused(errors.InvalidImage(), _no_facts()), started), b""
+    finally:
+        disarm()
+    reply = {"ok": True, "facts": prepared.facts.__dict__, "size": prepared.size}
+    reply.update(_usage(started))
+    return reply, prepared.pixels
+
+
+def arm(limits: DecodeLimits) -> None:
+    """Set the kernel's limits for one job (see the module docstring)."""
+    used = _cpu_seconds()
+    resource.setrlimit(
+        resource.RLIMIT_CPU, (int(used + limits.cpu_seconds) + 2, _hard(resource.RLIMIT_CPU))
+    )
+    resource.setrlimit(
+        resource.RLIMIT_AS, (_address_space() + limits.memory_bytes, _hard(resource.RLIMIT_AS))
+    )
+    signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds)
+    signal.setitimer(signal.ITIMER_REAL, limits.wall_seconds)
+
+
+def disarm() -> None:
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for limit in (resource.RLIMIT_AS, resource.RLIMIT_CPU):
+        resource.setrlimit(limit, (_hard(limit), _hard(limit)))
+
+
+def _hard(limit: int) -> int:
+    return resource.getrlimit(limit)[1]
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * PAGE
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _no_facts():
+    from ..imaging.prepare import Facts
+
+    return Facts()
+
+
+def _refusal(refused: Refused, started: float) -> dict:
+    reply = {
+        "ok": False,
+        "code": refused.error.code,
+        "message": refused.error.message,
+        "facts": refused.facts.__dict__,
+        # Memory may be left fragmented or exhausted: start afresh.
+        "retiring": refused.error.code == errors.TooCostly.code,
+    }
+    reply.update(_usage(started))
+    return reply
+
+
+def _usage(started: float) -> dict:
+    return {
+        "cpu_ms": round((_cpu_seconds() - started) * 1000, 2),
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "at": time.time(),
+    }
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    main(int(sys.argv[1]))

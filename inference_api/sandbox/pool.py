@@ -1,0 +1,218 @@
+"""The server side of the decode budget: a few decoder processes per server process.
+
+Every upload's structural checks, decode and crop run in a decoder process
+(`child.py`) whose CPU time, address space and wall clock the kernel bounds.
+A decoder that goes over any of them is stopped by the kernel, or killed
+here when its answer is late; the upload is refused with 422 `too_costly`
+and the decoder is replaced, while this process, which never held the
+decoded frame, answers at once. What comes back is only the model's input
+square and the facts the audit needs.
+
+Each server process has its own pool (`current_pool`; a forked child makes
+a new one): one decoder per job in flight plus `SPARE` started ahead, so a
+replacement is warm before it is needed. Decoders start as a fresh Python
+(`python -m inference_api.sandbox.child`) with no secret in their
+environment; one costs ~0.3 s to start and ~40 MB idle.
+"""
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from .. import errors
+from ..imaging.limits import DecodeLimits, ModelInput
+from ..imaging.prepare import Facts, Prepared, Refused
+from . import protocol
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+SPARE = 1
+START_TIMEOUT_SECONDS = 60.0
+# The server waits this long past the wall-clock budget before killing a
+# decoder itself (the decoder's own timer should have stopped it first).
+KILL_MARGIN_SECONDS = 0.5
+UNAVAILABLE_RETRY_AFTER = 1
+# Variables a decoder may see: no secret, no database or cache address.
+CHILD_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
+class DecoderDied(Exception):
+    """The decoder process ended (or had to be killed) before answering."""
+
+
+class Decoder:
+    """One decoder process and the socket to it. Not thread-safe: one job at a time."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "inference_api.sandbox.child", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                cwd=ROOT,
+                env=_child_environment(),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.ready = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        if self.ready:
+            return
+        self.sock.settimeout(timeout)
+        try:
+            head, _ = protocol.receive(self.sock, 0)
+        except (OSError, protocol.ChannelClosed) as exc:
+            self.kill()
+            raise DecoderDied(f"decoder {self.pid} did not start: {exc}") from exc
+        self.ready = bool(head.get("ready"))
+
+    def run(self, head: dict, data: bytes, wall_seconds: float) -> tuple[dict, bytes]:
+        """Send one job and wait for its answer; raises DecoderDied if none comes in time."""
+        self.wait_ready()
+        self.sock.settimeout(wall_seconds + KILL_MARGIN_SECONDS)
+        try:
+            protocol.send(self.sock, head, data)
+            return protocol.receive(self.sock, protocol.MAX_REPLY_BODY)
+        except (OSError, protocol.ChannelClosed, ValueError) as exc:
+            self.kill()
+            raise DecoderDied(f"decoder {self.pid} {self.describe_end()}") from exc
+
+    def kill(self) -> None:
+        """Stop the process now and reap it (never leaves a zombie)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.sock.close()
+
+    def retire(self) -> None:
+        self.sock.close()
+        try:
+            self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def describe_end(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "killed after its deadline"
+        if code < 0:
+            return f"ended by {signal.Signals(-code).name}"
+        return f"exited with status {code}"
+
+
+class DecoderPool:
+    """Decoder processes for one server process; `decode` runs one upload in one of them."""
+
+    def __init__(self, spare: int = SPARE) -> None:
+        self.spare = spare
+        self.pid = os.getpid()
+        self._idle: list[Decoder] = []
+        self._lock = threading.Lock()
+
+    def decode(self, data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepared:
+        """The model's input for `data`, decoded within `limits`' budget.
+
+        Raises `Refused` (with the facts learned) when a check refuses the
+        upload or the decode goes over budget (`too_costly`).
+        """
+        head = {"limits": limits.as_dict(), "model_input": model_input.as_dict()}
+        decoder = self._take()
+        try:
+            reply, body = decoder.run(head, data, limits.wall_seconds)
+        except DecoderDied as exc:
+            logger.warning("Decode over budget: %s", exc)
+            self.warm()
+            raise Refused(errors.TooCostly(), Facts()) from None
+        self._keep_or_retire(decoder, reply)
+        return _prepared(reply, body)
+
+    def warm(self) -> None:
+        """Start decoders until `spare` + 1 are idle or starting (does not wait for them)."""
+        with self._lock:
+            while len(self._idle) < self.spare + 1:
+                self._idle.append(Decoder())
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for decoder in idle:
+            decoder.kill()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [decoder.pid for decoder in self._idle]
+
+    def _take(self) -> Decoder:
+        with self._lock:
+            decoder = self._idle.pop(0) if self._idle else Decoder()
+        try:
+            decoder.wait_ready()
+        except DecoderDied as exc:
+            logger.error("%s", exc)
+            raise errors.Overloaded(retry_after=UNAVAILABLE_RETRY_AFTER) from exc
+        return decoder
+
+    def _keep_or_retire(self, decoder: Decoder, reply: dict) -> None:
+        if reply.get("retiring"):
+            decoder.retire()
+            self.warm()
+            return
+        with self._lock:
+            self._idle.insert(0, decoder)
+
+
+def _prepared(reply: dict, body: bytes) -> Prepared:
+    facts = Facts(**reply.get("facts", {}))
+    if not reply.get("ok"):
+        error = errors.error_class(reply.get("code", ""))(reply.get("message"))
+        raise Refused(error, facts)
+    size = int(reply["size"])
+    if len(body) != size * size * 3:
+        raise Refused(errors.InvalidImage(), facts)
+    return Prepared(facts=facts, pixels=body, size=size)
+
+
+def _child_environment() -> dict[str, str]:
+    env = {name: os.environ[name] for name in CHILD_ENVIRONMENT if name in os.environ}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+    )
+    return env
+
+
+_pool: DecoderPool | None = None
+_pool_lock = threading.Lock()
+
+
+def current_pool() -> DecoderPool:
+    """This process's pool, made on first use (a forked process makes its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool.pid != os.getpid():
+            _pool = DecoderPool()
+        return _pool
+
+
+def close_pool() -> None:
+    """Stop this process's decoders (at worker exit; new ones start on next use)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None and pool.pid == os.getpid():
+        pool.close()
