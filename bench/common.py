@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from tests.servers import database_rows  # noqa: F401 - part of the bench helpers
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -164,20 +166,6 @@ def status_kb(pid: int, field_name: str) -> int:
         return 0
     match = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) if match else 0
-
-
-def database_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
-    """Rows of `sql` on a server's database (PostgreSQL or SQLite), read directly."""
-    if url.startswith("postgres"):
-        import psycopg
-
-        with psycopg.connect(url) as conn:
-            return conn.execute(sql, params).fetchall()
-    import sqlite3
-
-    path = urlparse(url).path
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql.replace("%s", "?"), params).fetchall()
 
 
 def with_database(url: str, name: str) -> str:

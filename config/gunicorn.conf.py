@@ -33,6 +33,7 @@ Environment (all optional):
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger("gunicorn.error")
@@ -87,8 +88,7 @@ limit_request_field_size = 8190
 # The heartbeat file is touched constantly: keep it in memory, not on a disk
 # that may be slow or (in the container) read-only.
 # gunicorn creates its heartbeat file there with mkstemp (private, unique name).
-if Path("/dev/shm").is_dir():  # noqa: S108
-    worker_tmp_dir = "/dev/shm"  # noqa: S108
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
 # The runtime control socket defaults to ~/.gunicorn/, which is not writable
 # with a read-only root filesystem and is shared by every instance of a user.
 control_socket_disable = True
@@ -101,7 +101,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # --- hooks -----------------------------------------------------------------------------
 def on_starting(server) -> None:
-    """Empties the shared metrics folder: files of a previous run would be summed in."""
+    """Picks the in-flight folder; empties the shared metrics folder of a previous run."""
+    from inference_api import inflight
+
+    base = Path(worker_tmp_dir or tempfile.gettempdir())
+    server.inflight_folder = inflight.folder_for(os.getpid(), base)
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:
         return
@@ -164,12 +168,28 @@ def _freeze_heap() -> None:
 
 
 def post_fork(server, worker) -> None:
-    """Gives a worker forked from a preloaded master its TORCH_THREADS threads."""
+    """Sets a worker up: its TORCH_THREADS threads, its in-flight record, its decoders.
+
+    The decoders start now (in the background), so the first upload does not
+    wait for them.
+    """
+    from inference_api import inflight
+    from inference_api.sandbox import current_pool
+
     if server.cfg.preload_app:
         import torch
         from django.conf import settings
 
         torch.set_num_threads(settings.TORCH_THREADS)
+    inflight.enable(server.inflight_folder)
+    current_pool().warm()
+
+
+def worker_exit(server, worker) -> None:
+    """Stops the worker's decoder processes with it."""
+    from inference_api.sandbox import close_pool
+
+    close_pool()
 
 
 def post_worker_init(worker) -> None:
@@ -179,8 +199,32 @@ def post_worker_init(worker) -> None:
 
 
 def child_exit(server, worker) -> None:
-    """Drops a dead worker's live gauges (in-flight inferences) from the metrics."""
+    """Audits the request a worker died serving; drops its live gauges from the metrics."""
+    _audit_dead_worker(server, worker.pid)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def _audit_dead_worker(server, pid: int) -> None:
+    """Writes the audit row of the request worker `pid` was serving when it ended, if any.
+
+    Runs in the master. Its database connection is closed again at once: the
+    workers forked after this must not inherit an open one.
+    """
+    from inference_api import inflight
+
+    record = inflight.take(server.inflight_folder, pid)
+    if record is None:
+        return
+    log.error("Worker %s died serving request %s", pid, record.request_id)
+    from django.db import connections
+
+    import config.wsgi  # noqa: F401 - sets Django up in a master that did not preload
+    from inference_api.services import audit_request
+
+    try:
+        audit_request(record=record, status=inflight.STATUS, latency_ms=0.0)
+    finally:
+        connections.close_all()

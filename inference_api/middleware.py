@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from . import errors, metrics
+from . import errors, inflight, metrics
 from .clients import client_ip
 from .exceptions import error_response
 from .guards import guard_client
@@ -67,6 +67,7 @@ class AuditMiddleware:
             declared_content_type=request.headers.get("Content-Type", "")[:100],
         )
         request.api_record = record
+        inflight.begin(record)
         response = self.get_response(request)
         latency_ms = (time.perf_counter() - started) * 1000
         if not record.outcome:
@@ -76,6 +77,7 @@ class AuditMiddleware:
         from .services import audit_request  # the models are not ready at import time
 
         audit_request(record=record, status=response.status_code, latency_ms=latency_ms)
+        inflight.end()
         return response
 
 

@@ -8,7 +8,6 @@ quarantine) is written on the request's audit record as soon as it is known,
 whether or not the upload is then accepted.
 """
 
-
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 

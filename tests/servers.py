@@ -67,6 +67,20 @@ def _database(tmp: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def database_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql` on a server's database (PostgreSQL or SQLite), read directly."""
+    if url.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            return conn.execute(sql, params).fetchall()
+    import sqlite3
+
+    path = urlparse(url).path
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+
 def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:
     env = {
         **os.environ,

@@ -41,6 +41,7 @@ _MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 # Encoders stuff every 0xFF of entropy-coded data with 0x00; a long run of
 # 0xFF is fill, which libjpeg's suspending reader rescans on every refill.
 FILL_RUN = 64
+FILL = b"\xff" * FILL_RUN
 
 
 class MalformedJpeg(ValueError):
@@ -127,12 +128,14 @@ class _Walk:
         self.width = self.height = 0
         self.components: dict[int, Component] = {}
         self.scans = self.scan_blocks = self.markers = self.metadata_bytes = 0
+        self.fill_at = -1
 
     def run(self) -> None:
         position = len(SOI)
         in_scan = False
-        while (match := _MARKER.search(self.data, position)) is not None:
-            self._check_gap(position, match.start(), in_scan)
+        while (match := self._next_marker(position, in_scan)) is not None:
+            if not in_scan and match.start() - position > self.limits.max_jpeg_fill_bytes:
+                raise errors.TooCostly("The JPEG carries too many bytes between its segments.")
             marker = self.data[match.start() + 1]
             position = match.end()
             if marker == EOI:
@@ -143,7 +146,24 @@ class _Walk:
             end = _skip_segment(self.data, position)
             self._segment(marker, self.data[position + 2 : end])
             position, in_scan = end, marker == SOS
-        self._check_gap(position, len(self.data), in_scan)
+
+    def _next_marker(self, position: int, in_scan: bool) -> re.Match | None:
+        """The next marker; in entropy-coded data, refuse a fill run met before it.
+
+        The run is found with one C-speed search, and the marker search stops
+        at it: a regex crawling megabytes of 0xFF would itself be the cost.
+        """
+        if not in_scan:
+            return _MARKER.search(self.data, position)
+        if self.fill_at < position:
+            self.fill_at = self.data.find(FILL, position)
+            if self.fill_at == -1:
+                self.fill_at = len(self.data) + 1
+        match = _MARKER.search(self.data, position, self.fill_at + 1)
+        if match is None or match.start() >= self.fill_at:
+            if self.fill_at <= len(self.data):
+                raise errors.TooCostly("The JPEG carries long runs of fill bytes.")
+        return match
 
     def result(self) -> JpegStructure:
         if self.sof is None:
@@ -158,14 +178,6 @@ class _Walk:
             markers=self.markers,
             metadata_bytes=self.metadata_bytes,
         )
-
-    def _check_gap(self, start: int, end: int, in_scan: bool) -> None:
-        """Bytes between two markers: entropy-coded data after SOS, else only fill."""
-        if in_scan:
-            if self.data.find(b"\xff" * FILL_RUN, start, end + 1) != -1:
-                raise errors.TooCostly("The JPEG carries long runs of fill bytes.")
-        elif end - start > self.limits.max_jpeg_fill_bytes:
-            raise errors.TooCostly("The JPEG carries too many bytes between its segments.")
 
     def _count_marker(self) -> None:
         self.markers += 1

@@ -46,12 +46,26 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What a decode cost its process: CPU time, and resident memory at idle and at peak."""
+
+    cpu_ms: float = 0.0
+    idle_rss_kb: int = 0
+    peak_rss_kb: int = 0
+
+    @property
+    def above_idle_kb(self) -> int:
+        return max(0, self.peak_rss_kb - self.idle_rss_kb)
+
+
+@dataclass(frozen=True)
 class Prepared:
     """The model's input for an accepted upload: `pixels` is RGB, input_size square."""
 
     facts: Facts
     pixels: bytes
     size: int
+    cost: Cost = Cost()
 
 
 class Refused(Exception):

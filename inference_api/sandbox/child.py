@@ -24,7 +24,6 @@ import resource
 import signal
 import socket
 import sys
-import time
 
 from .. import errors
 from ..imaging.limits import DecodeLimits, ModelInput
@@ -43,7 +42,7 @@ def main(fd: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core
     sock = socket.socket(fileno=fd)
     configure_pillow(DecodeLimits())
-    protocol.send(sock, {"ready": True, "pid": os.getpid()})
+    protocol.send(sock, {"ready": True, "pid": os.getpid(), "idle_rss_kb": _peak_rss_kb()})
     for job in range(1, MAX_JOBS + 1):
         try:
             head, data = protocol.receive(sock, MAX_UPLOAD)
@@ -133,11 +132,11 @@ def _refusal(refused: Refused, started: float) -> dict:
 
 
 def _usage(started: float) -> dict:
-    return {
-        "cpu_ms": round((_cpu_seconds() - started) * 1000, 2),
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "at": time.time(),
-    }
+    return {"cpu_ms": round((_cpu_seconds() - started) * 1000, 2), "peak_rss_kb": _peak_rss_kb()}
+
+
+def _peak_rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .. import errors
 from ..imaging.limits import DecodeLimits, ModelInput
-from ..imaging.prepare import Facts, Prepared, Refused
+from ..imaging.prepare import Cost, Facts, Prepared, Refused
 from . import protocol
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ class DecoderDied(Exception):
     """The decoder process ended (or had to be killed) before answering."""
 
 
+class DecoderGone(DecoderDied):
+    """The decoder process had ended before it was given the job (not the upload's doing)."""
+
+
 class Decoder:
     """One decoder process and the socket to it. Not thread-safe: one job at a time."""
 
@@ -63,6 +67,7 @@ class Decoder:
             theirs.close()
         self.sock = ours
         self.ready = False
+        self.idle_rss_kb = 0
 
     @property
     def pid(self) -> int:
@@ -78,17 +83,38 @@ class Decoder:
             self.kill()
             raise DecoderDied(f"decoder {self.pid} did not start: {exc}") from exc
         self.ready = bool(head.get("ready"))
+        self.idle_rss_kb = int(head.get("idle_rss_kb", 0))
 
-    def run(self, head: dict, data: bytes, wall_seconds: float) -> tuple[dict, bytes]:
-        """Send one job and wait for its answer; raises DecoderDied if none comes in time."""
+    def send(self, head: dict, data: bytes) -> None:
+        """Hand one job over; raises DecoderGone if the process is no longer there."""
         self.wait_ready()
-        self.sock.settimeout(wall_seconds + KILL_MARGIN_SECONDS)
         try:
             protocol.send(self.sock, head, data)
+        except OSError as exc:
+            ended = self.describe_end()
+            self.kill()
+            raise DecoderGone(f"decoder {self.pid} {ended}") from exc
+
+    def answer(self, wall_seconds: float) -> tuple[dict, bytes]:
+        """Wait for the job's answer; raises DecoderDied if none comes in time."""
+        self.sock.settimeout(wall_seconds + KILL_MARGIN_SECONDS)
+        try:
             return protocol.receive(self.sock, protocol.MAX_REPLY_BODY)
         except (OSError, protocol.ChannelClosed, ValueError) as exc:
+            if isinstance(exc, protocol.ChannelClosed):
+                self._wait_exit()  # the socket closes a moment before the exit is reported
+            ended = self.describe_end()
             self.kill()
-            raise DecoderDied(f"decoder {self.pid} {self.describe_end()}") from exc
+            raise DecoderDied(f"decoder {self.pid} {ended}") from exc
+
+    def _wait_exit(self, seconds: float = 1.0) -> None:
+        try:
+            self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def kill(self) -> None:
         """Stop the process now and reap it (never leaves a zombie)."""
@@ -129,15 +155,15 @@ class DecoderPool:
         upload or the decode goes over budget (`too_costly`).
         """
         head = {"limits": limits.as_dict(), "model_input": model_input.as_dict()}
-        decoder = self._take()
+        decoder = self._hand_over(head, data)
         try:
-            reply, body = decoder.run(head, data, limits.wall_seconds)
+            reply, body = decoder.answer(limits.wall_seconds)
         except DecoderDied as exc:
             logger.warning("Decode over budget: %s", exc)
             self.warm()
             raise Refused(errors.TooCostly(), Facts()) from None
         self._keep_or_retire(decoder, reply)
-        return _prepared(reply, body)
+        return _prepared(reply, body, decoder.idle_rss_kb)
 
     def warm(self) -> None:
         """Start decoders until `spare` + 1 are idle or starting (does not wait for them)."""
@@ -155,14 +181,28 @@ class DecoderPool:
         with self._lock:
             return [decoder.pid for decoder in self._idle]
 
+    def _hand_over(self, head: dict, data: bytes) -> Decoder:
+        """A live decoder that has the job; one found dead while idle is replaced, once."""
+        decoder = self._take()
+        try:
+            decoder.send(head, data)
+            return decoder
+        except DecoderGone as exc:
+            logger.warning("Replacing a decoder that ended while idle: %s", exc)
+        except DecoderDied as exc:
+            raise _unavailable(exc) from exc
+        decoder = self._take()
+        try:
+            decoder.send(head, data)
+        except DecoderDied as exc:
+            raise _unavailable(exc) from exc
+        return decoder
+
     def _take(self) -> Decoder:
         with self._lock:
+            while self._idle and not self._idle[0].alive():
+                self._idle.pop(0).kill()
             decoder = self._idle.pop(0) if self._idle else Decoder()
-        try:
-            decoder.wait_ready()
-        except DecoderDied as exc:
-            logger.error("%s", exc)
-            raise errors.Overloaded(retry_after=UNAVAILABLE_RETRY_AFTER) from exc
         return decoder
 
     def _keep_or_retire(self, decoder: Decoder, reply: dict) -> None:
@@ -174,15 +214,25 @@ class DecoderPool:
             self._idle.insert(0, decoder)
 
 
-def _prepared(reply: dict, body: bytes) -> Prepared:
+def _unavailable(exc: DecoderDied) -> errors.Overloaded:
+    logger.error("No decoder available: %s", exc)
+    return errors.Overloaded(retry_after=UNAVAILABLE_RETRY_AFTER)
+
+
+def _prepared(reply: dict, body: bytes, idle_rss_kb: int) -> Prepared:
     facts = Facts(**reply.get("facts", {}))
+    cost = Cost(
+        cpu_ms=float(reply.get("cpu_ms", 0.0)),
+        idle_rss_kb=idle_rss_kb,
+        peak_rss_kb=int(reply.get("peak_rss_kb", 0)),
+    )
     if not reply.get("ok"):
         error = errors.error_class(reply.get("code", ""))(reply.get("message"))
         raise Refused(error, facts)
     size = int(reply["size"])
     if len(body) != size * size * 3:
         raise Refused(errors.InvalidImage(), facts)
-    return Prepared(facts=facts, pixels=body, size=size)
+    return Prepared(facts=facts, pixels=body, size=size, cost=cost)
 
 
 def _child_environment() -> dict[str, str]:

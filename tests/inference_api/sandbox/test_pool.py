@@ -1,0 +1,136 @@
+"""The decode budget: real decoder processes, stopped by the kernel, replaced at once."""
+
+import io
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from inference_api import errors
+from inference_api.imaging.limits import DecodeLimits, ModelInput
+from inference_api.imaging.prepare import Refused
+from inference_api.sandbox.pool import DecoderPool
+from tests.inference_api.costly_images import flat_png
+from tests.inference_api.upload_images import encode
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def pool():
+    made = DecoderPool(spare=1)
+    made.warm()
+    yield made
+    made.close()
+
+
+def progressive_photo(size: tuple[int, int]) -> bytes:
+    """A noisy progressive JPEG: its decode is spent inside libjpeg's C loops."""
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 60).convert("RGB").save(buffer, "JPEG", progressive=True)
+    return buffer.getvalue()
+
+
+def refusal(pool: DecoderPool, data: bytes, limits: DecodeLimits) -> errors.ApiError:
+    with pytest.raises(Refused) as refused:
+        pool.decode(data, limits, ModelInput())
+    return refused.value.error
+
+
+def test_an_image_within_the_budget_comes_back_as_the_model_input_only(pool):
+    prepared = pool.decode(encode("PNG", (640, 480)), DecodeLimits(), ModelInput())
+    assert (prepared.size, len(prepared.pixels)) == (224, 224 * 224 * 3)
+    assert (prepared.facts.format, prepared.facts.width, prepared.facts.height) == (
+        "PNG",
+        640,
+        480,
+    )
+    assert prepared.cost.cpu_ms > 0 and prepared.cost.peak_rss_kb >= prepared.cost.idle_rss_kb
+
+
+def test_the_kernel_stops_a_decode_over_its_cpu_budget_inside_libjpeg(pool, caplog):
+    data = progressive_photo((3000, 2000))
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, "inference_api.sandbox.pool"):
+        error = refusal(pool, data, DecodeLimits(cpu_seconds=0.02))
+    assert (error.status, error.code) == (422, "too_costly")
+    assert "ended by SIGPROF" in caplog.text
+    assert time.monotonic() - started < 2
+    # The same bytes decode with a budget that covers them.
+    assert pool.decode(data, DecodeLimits(), ModelInput()).facts.width == 3000
+
+
+def test_a_decode_over_its_memory_budget_is_refused_and_the_decoder_replaced(pool):
+    data = flat_png(4000, 4000, color_type=6)  # 64 MB once decoded
+    first = set(pool.pids())
+    error = refusal(pool, data, DecodeLimits(memory_bytes=32 * MIB))
+    assert error.code == "too_costly"
+    assert pool.decode(data, DecodeLimits(), ModelInput()).facts.width == 4000
+    # The decoder that ran out of memory retired; a new one took its place.
+    assert len(first - set(pool.pids())) >= 1
+
+
+def test_a_decoder_that_does_not_answer_in_time_is_killed(caplog):
+    pool = DecoderPool(spare=0)
+    pool.warm()
+    try:
+        (pid,) = pool.pids()
+        pool._idle[0].wait_ready()
+        os.kill(pid, signal.SIGSTOP)  # it can neither decode nor be stopped by its own timers
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, "inference_api.sandbox.pool"):
+            error = refusal(pool, encode("JPEG", (64, 48)), DecodeLimits(wall_seconds=0.2))
+        assert error.code == "too_costly"
+        assert time.monotonic() - started < 2
+        assert "killed after its deadline" in caplog.text
+        assert not Path(f"/proc/{pid}").exists() or _zombie_gone(pid)
+    finally:
+        pool.close()
+
+
+def _zombie_gone(pid: int) -> bool:
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return True
+
+
+def test_the_next_upload_after_a_kill_is_served_by_a_warm_decoder(pool):
+    for decoder in list(pool._idle):
+        decoder.wait_ready()
+    refusal(pool, progressive_photo((3000, 2000)), DecodeLimits(cpu_seconds=0.02))
+    spare_ready = [d for d in pool._idle if d.ready]
+    assert spare_ready, "a decoder started before the kill is there to serve at once"
+    assert pool.decode(encode("JPEG", (64, 48)), DecodeLimits(), ModelInput()).size == 224
+    assert len(pool.pids()) == 2
+
+
+def test_a_decoder_that_died_while_idle_costs_the_next_upload_nothing(pool):
+    for decoder in list(pool._idle):
+        decoder.wait_ready()
+    os.kill(pool.pids()[0], signal.SIGKILL)
+    time.sleep(0.1)
+    assert pool.decode(encode("WEBP", (64, 48)), DecodeLimits(), ModelInput()).size == 224
+
+
+def test_a_refusal_from_the_structure_keeps_the_decoder(pool):
+    before = pool.pids()
+    data = flat_png(16, 16)
+    error = refusal(pool, data[:-20], DecodeLimits())
+    assert error.code == "invalid_image"
+    assert set(pool.pids()) == set(before)
+
+
+def test_the_decoder_sees_no_secret_and_loads_neither_django_nor_torch(pool):
+    pool.decode(encode("WEBP", (64, 48)), DecodeLimits(), ModelInput())
+    pid = pool.pids()[0]  # the decoder that served goes back first
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    names = {entry.split(b"=", 1)[0] for entry in environment if entry}
+    assert not names & {b"SECRET_KEY", b"DATABASE_URL", b"REDIS_URL", b"R2_SECRET_ACCESS_KEY"}
+    assert b"DJANGO_SETTINGS_MODULE" not in names
+    mapped = Path(f"/proc/{pid}/maps").read_text()
+    assert "libtorch" not in mapped and "libwebp" in mapped

@@ -1,0 +1,73 @@
+"""The adversarial set: no upload inside the caps costs more than the decode budget.
+
+Every case of `costly_images.COSTLY` goes through a real decoder process with
+the default budget. Inputs found by reading Pillow's plugins and the codecs
+are refused, most from their structure before any decoder runs; the largest
+legitimate images of every mode are decoded, or (on a slow machine) stopped
+at the budget, never more.
+"""
+
+import time
+
+import pytest
+
+from inference_api.imaging.limits import DecodeLimits, ModelInput
+from inference_api.imaging.prepare import Refused
+from inference_api.sandbox.pool import DecoderPool
+from tests.inference_api.costly_images import COSTLY, build
+
+MIB = 1024 * 1024
+MEMORY_TARGET_KB = 600 * 1024
+# Refusals of hostile inputs: what the caps and the budget answer.
+REFUSALS = {"too_costly", "too_many_scans", "invalid_image"}
+# Within the budget, with room to spare on a loaded machine.
+CHEAP = {"webp_lossless_38_bytes_8000", "webp_animated_4000", "png_palette_8000"}
+
+
+@pytest.fixture
+def fresh_pool():
+    """A pool whose decoder has decoded nothing yet, so its peak memory is this case's."""
+    pool = DecoderPool(spare=0)
+    pool.warm()
+    yield pool
+    pool.close()
+
+
+def outcome(pool: DecoderPool, data: bytes, limits: DecodeLimits):
+    try:
+        return pool.decode(data, limits, ModelInput())
+    except Refused as refused:
+        return refused.error.code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(COSTLY))
+def test_each_costly_upload_is_refused_or_decoded_within_the_budget(name, fresh_pool):
+    data = build(name)
+    assert len(data) <= 10 * MIB
+    limits = DecodeLimits()
+    started = time.monotonic()
+    result = outcome(fresh_pool, data, limits)
+    assert time.monotonic() - started < limits.wall_seconds + 1.5
+    expected = COSTLY[name][2]
+    if expected == "refused":
+        assert result in REFUSALS
+    elif name in CHEAP:
+        assert not isinstance(result, str), f"{name} refused: {result}"
+    if not isinstance(result, str):
+        assert result.cost.cpu_ms <= limits.cpu_seconds * 1000
+        assert result.cost.above_idle_kb * 1024 <= limits.memory_bytes
+    else:
+        assert result in REFUSALS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name", sorted(name for name, case in COSTLY.items() if case[2] == "accepted")
+)
+def test_the_largest_image_of_every_mode_decodes_in_600_mb_above_idle(name, fresh_pool):
+    # CPU is not what this measures: a slow machine gets time, never more memory.
+    limits = DecodeLimits(cpu_seconds=30, wall_seconds=60)
+    prepared = outcome(fresh_pool, build(name), limits)
+    assert not isinstance(prepared, str), f"{name} refused: {prepared}"
+    assert prepared.cost.above_idle_kb <= MEMORY_TARGET_KB, prepared.cost
