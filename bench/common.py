@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from tests.servers import database_rows  # noqa: F401 - part of the bench helpers
+from tests.servers import database_rows, status_kb, worker_pids  # noqa: F401 - bench helpers
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -150,22 +150,6 @@ def bench_server(workers: int = 2, threads: int = 1, env: dict | None = None) ->
     with gunicorn_server(env=full_env, workers=workers, threads=threads) as server:
         server.services = services["description"]
         yield server
-
-
-def worker_pids(master_pid: int) -> list[int]:
-    """The gunicorn workers: the master's children."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
-    return sorted(int(pid) for pid in children.read_text().split())
-
-
-def status_kb(pid: int, field_name: str) -> int:
-    """A memory field of /proc/<pid>/status in KiB (VmRSS, VmHWM), 0 if the process is gone."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    match = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
-    return int(match.group(1)) if match else 0
 
 
 def with_database(url: str, name: str) -> str:

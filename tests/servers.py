@@ -7,6 +7,7 @@ stops it afterwards. Its log is kept for the test to read.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -79,6 +80,34 @@ def database_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     path = urlparse(url).path
     with sqlite3.connect(path) as conn:
         return conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """A process's children: a gunicorn master's workers, a worker's decoders."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    try:
+        return sorted(int(pid) for pid in children.read_text().split())
+    except FileNotFoundError:
+        return []
+
+
+def status_kb(pid: int, field_name: str) -> int:
+    """A memory field of /proc/<pid>/status in KiB (VmRSS, VmHWM), 0 if the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:

@@ -172,7 +172,7 @@ def decode_first_frame(data: bytes, factor: int) -> Image.Image:
     """
     decoder, demux = _libraries()
     source = ctypes.create_string_buffer(data, len(data))
-    wrapped = _Data(ctypes.cast(source, ctypes.c_void_p), len(data))
+    wrapped = _Data(ctypes.addressof(source), len(data))
     handle = demux.WebPDemuxInternal(ctypes.byref(wrapped), 0, None, DEMUX_ABI_VERSION)
     if not handle:
         raise errors.InvalidImage()
@@ -213,7 +213,7 @@ def _decode(decoder, fragment: _Data, size: tuple[int, int]) -> ctypes.Array:
     config.options.scaled_width, config.options.scaled_height = width, height
     config.output.colorspace = MODE_RGBA
     config.output.is_external_memory = 1
-    config.output.u.RGBA.rgba = ctypes.cast(pixels, ctypes.c_void_p)
+    config.output.u.RGBA.rgba = ctypes.addressof(pixels)
     config.output.u.RGBA.stride = width * 4
     config.output.u.RGBA.size = len(pixels)
     status = decoder.WebPDecode(fragment.bytes, fragment.size, ctypes.byref(config))
