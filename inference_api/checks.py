@@ -51,6 +51,12 @@ KNOWN_SECRET_KEYS = frozenset(
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_UNIQUE = 5
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+MIN_DECODE_MEMORY_MIB = 256
+# A 1x1 grey PNG: what the decode-budget check has a decoder decode.
+PROBE_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
+    "0000000a49444154789c636800000082008177cd72b60000000049454e44ae426082"
+)
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,31 @@ def check_not_root(uid: int | None = None) -> Verdict:
     return passed(f"uid {uid}")
 
 
+def check_decode_budget() -> Verdict:
+    """Every decode runs in a budgeted decoder process, and the budget is coherent.
+
+    Starts a decoder and has it check and decode a tiny image, as an upload would.
+    """
+    cpu, wall = settings.DECODE_CPU_SECONDS, settings.DECODE_WALL_SECONDS
+    memory_mib = settings.DECODE_MEMORY_BYTES // (1024 * 1024)
+    if not 0 < cpu <= wall:
+        return failed(f"DECODE_CPU_SECONDS={cpu} must be > 0 and <= DECODE_WALL_SECONDS={wall}")
+    if memory_mib < MIN_DECODE_MEMORY_MIB:
+        return failed(f"DECODE_MEMORY_BYTES is {memory_mib} MiB, below {MIN_DECODE_MEMORY_MIB}")
+    timeout = float(os.environ.get("GUNICORN_TIMEOUT") or 30)
+    if wall >= timeout:
+        return failed(f"DECODE_WALL_SECONDS={wall} must be below GUNICORN_TIMEOUT={timeout:g}")
+    from .imaging.limits import DecodeLimits, ModelInput
+    from .sandbox.pool import DecoderPool
+
+    pool = DecoderPool(spare=0)
+    try:
+        pool.decode(PROBE_PNG, DecodeLimits.from_settings(), ModelInput())
+    finally:
+        pool.close()
+    return passed(f"{cpu:g} CPU-s, {memory_mib} MiB, {wall:g} s per decode, in a decoder process")
+
+
 @dataclass(frozen=True)
 class ChecklistItem:
     """One line of the pre-traffic checklist and the Django check id it reports as."""
@@ -322,6 +353,9 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
                   "Keep QUARANTINE_DIR outside served folders; no public ACL on the bucket."),
     ChecklistItem("inference_api.E012", "running user not root", check_not_root,
                   "Run the server as an unprivileged user (the image's USER)."),
+    ChecklistItem("inference_api.E013", "decode budget", check_decode_budget,
+                  "Set DECODE_CPU_SECONDS <= DECODE_WALL_SECONDS < GUNICORN_TIMEOUT, "
+                  "DECODE_MEMORY_BYTES >= 256 MiB; the decoder must start."),
 )
 
 

@@ -166,12 +166,16 @@ class InternalError(ApiError):
     message = "Internal error"
 
 
+def all_errors() -> list[type[ApiError]]:
+    """Every ApiError class, in the order they are defined here: the one list of codes."""
+    found, pending = [], [ApiError]
+    while pending:
+        cls = pending.pop(0)
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
 def error_class(code: str) -> type[ApiError]:
     """The ApiError class whose stable code is `code`; InternalError when none is."""
-    pending = [ApiError]
-    while pending:
-        cls = pending.pop()
-        if cls.code == code:
-            return cls
-        pending.extend(cls.__subclasses__())
-    return InternalError
+    return next((cls for cls in all_errors() if cls.code == code), InternalError)

@@ -9,6 +9,8 @@ codes it can carry, so a client generated from the schema knows them all.
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, OpenApiResponse
 from rest_framework import serializers
 
+from . import errors
+
 
 class ErrorSerializer(serializers.Serializer):
     """The error contract: the same three fields for every refusal."""
@@ -72,27 +74,32 @@ UPLOAD_REQUEST = {
     )
 }
 
-# status: (description, the codes it carries)
-ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
-    400: ("The form is wrong.", ("no_file", "too_many_files", "malformed_request")),
-    401: ("An API key is required or the one sent is invalid.", ("invalid_api_key",)),
-    403: ("This client is blocked.", ("blocked",)),
-    413: ("The upload is over the byte cap (declared or streamed).", ("file_too_large",)),
-    415: (
-        "The declared type is not allowed, or the bytes are another format.",
-        ("unsupported_media_type", "content_type_mismatch"),
-    ),
+# What each error status of the analyze endpoint means; the codes come from errors.py.
+ERROR_STATUSES: dict[int, str] = {
+    400: "The form is wrong.",
+    401: "An API key is required or the one sent is invalid.",
+    403: "This client is blocked.",
+    413: "The upload is over the byte cap (declared or streamed).",
+    415: "The declared type is not allowed, or the bytes are another format.",
     422: (
-        "Undecodable or truncated, or over the dimension or pixel cap.",
-        ("invalid_image", "image_too_large", "decompression_bomb"),
+        "Undecodable or truncated, over the dimension or pixel cap, too many progressive "
+        "scans, or more costly to decode than the decode budget allows."
     ),
-    429: ("Too many requests from this client; see Retry-After.", ("rate_limited",)),
-    500: ("An unexpected failure; the body says only 'Internal error'.", ("internal_error",)),
-    503: (
-        "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
-        ("overloaded", "model_unavailable", "service_unavailable"),
-    ),
+    429: "Too many requests from this client; see Retry-After.",
+    500: "An unexpected failure; the body says only 'Internal error'.",
+    503: "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
 }
+# Codes of other endpoints (/readyz, /metrics) and the generic base class.
+NOT_FROM_ANALYZE = frozenset({"bad_request", "not_ready", "forbidden"})
+
+
+def error_codes(status: int) -> tuple[str, ...]:
+    """The stable codes the analyze endpoint answers with `status`, from errors.py."""
+    return tuple(
+        error.code
+        for error in errors.all_errors()
+        if error.status == status and error.code not in NOT_FROM_ANALYZE
+    )
 
 
 def _error_response(description: str, codes: tuple[str, ...]) -> OpenApiResponse:
@@ -110,7 +117,10 @@ ANALYZE_SCHEMA: dict = {
     "request": UPLOAD_REQUEST,
     "responses": {
         200: OpenApiResponse(response=AnalyzeResponseSerializer, description="Classified."),
-        **{status: _error_response(*spec) for status, spec in ERRORS.items()},
+        **{
+            status: _error_response(description, error_codes(status))
+            for status, description in ERROR_STATUSES.items()
+        },
     },
     "parameters": [
         OpenApiParameter(

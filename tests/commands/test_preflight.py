@@ -126,6 +126,10 @@ WRONG_CONFIGURATIONS = {
     "example secret": ({"SECRET_KEY": "change-me"}, {"secrets from the environment", DJANGO_ITEM}),
     "hash not pinned": ({"MODEL_SHA256": ""}, {"model hash pinned"}),
     "no HSTS": ({"SECURE_HSTS_SECONDS": 0}, {DJANGO_ITEM}),
+    "decode wall clock under its CPU": (
+        {"DECODE_CPU_SECONDS": 5.0, "DECODE_WALL_SECONDS": 2.0}, {"decode budget"},
+    ),
+    "decode memory too small": ({"DECODE_MEMORY_BYTES": 64 * 1024 * 1024}, {"decode budget"}),
 }
 
 

@@ -342,3 +342,24 @@ def test_a_crashing_item_fails_instead_of_passing():
     verdict = checks.run_item(item)
     assert not verdict.ok
     assert "ZeroDivisionError" in verdict.detail
+
+
+def test_the_decode_budget_item_starts_a_real_decoder():
+    verdict = checks.check_decode_budget()
+    assert verdict.ok
+    assert "in a decoder process" in verdict.detail
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"DECODE_CPU_SECONDS": 0.0},
+        {"DECODE_CPU_SECONDS": 4.0, "DECODE_WALL_SECONDS": 3.0},
+        {"DECODE_MEMORY_BYTES": 128 * 1024 * 1024},
+        {"DECODE_WALL_SECONDS": 45.0, "DECODE_CPU_SECONDS": 1.0},
+    ],
+)
+def test_an_incoherent_decode_budget_fails(settings, overrides):
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    assert not checks.check_decode_budget().ok
