@@ -22,6 +22,7 @@ from django.db.models import F, Sum
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from . import autoblock
 from .clients import rate_limit_key
 from .models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile, normalize_network
 from .records import RequestRecord
@@ -111,6 +112,7 @@ def _write(record: RequestRecord, status: int, latency_ms: float) -> None:
             file=placement.file,
             not_stored=placement.not_stored,
         )
+    autoblock.count_flagged_upload(client_ip=entry.client_ip)
 
 
 def client_key_for(ip: str) -> str:
