@@ -295,6 +295,25 @@ def blocked_client_create(
     return block, True
 
 
+def blocked_network_create(
+    *, network: str, reason: str, user=None, expires_at: datetime | None = None
+) -> tuple[BlockedClient, bool]:
+    """Block `network` (an address or a CIDR network, as a reviewer wrote it).
+
+    Returns the block and whether it was created: a block in force for the
+    very same network is returned instead of a second one.
+    """
+    canonical = normalize_network(network)
+    now = timezone.now()
+    for block in _blocks_in_force():
+        if block.network == canonical and block.in_force(now):
+            return block, False
+    block = BlockedClient.objects.create(
+        network=canonical, reason=reason, created_by=user, expires_at=expires_at
+    )
+    return block, True
+
+
 # --- the blocklist ----------------------------------------------------------------------------
 
 
