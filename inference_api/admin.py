@@ -162,6 +162,7 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     @admin.action(description="Block the clients that sent them…", permissions=["block"])
     def block_client(self, request: HttpRequest, queryset: QuerySet):
+        # A bounded page: "select all" over millions of rows must not load them all.
         rows = list(queryset.select_related(None).only("client_ip", "client_key", "outcome")[:500])
         return blocking.confirm_block_action(
             self,

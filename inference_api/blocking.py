@@ -46,11 +46,11 @@ class BlockForm(forms.Form):
         "2001:db8:1:2::/64). Networks wider than /16 (IPv4) or /32 (IPv6) are refused here.",
     )
     expires_in = forms.ChoiceField(
-        label="expires after",
+        label="Expires after",
         choices=[(key, label) for key, (label, _) in EXPIRIES.items()],
         initial="24h",
     )
-    reason = forms.CharField(max_length=500)
+    reason = forms.CharField(max_length=500, widget=forms.TextInput(attrs={"size": 60}))
 
     def clean_networks(self) -> list[str]:
         lines = [line.strip() for line in self.cleaned_data["networks"].splitlines()]

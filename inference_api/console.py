@@ -19,6 +19,7 @@ from . import charts, overview
 from .autoblock import AUTOMATIC_REASON
 from .blocking import block_url
 from .models import BlockedClient, FlaggedUpload
+from .services import find_block
 
 TEMPLATE = "admin/inference_api/overview.html"
 
@@ -74,8 +75,7 @@ def _chart(data: overview.Overview):
 
 
 def _rows(counts, what: str, window, may_block: bool) -> list[ClientRow]:
-    from .services import find_block  # the cached blocklist: no query per row
-
+    # find_block reads the cached blocklist: no query per row.
     return [
         ClientRow(
             client=row.client,

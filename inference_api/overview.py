@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
@@ -31,14 +32,15 @@ class Window:
     span: timedelta
     slot: timedelta
     trunc: str
+    slot_label: str
 
 
 WINDOWS = {
     w.key: w
     for w in (
-        Window("1h", "last hour", timedelta(hours=1), timedelta(minutes=5), "minute"),
-        Window("24h", "last 24 hours", timedelta(hours=24), timedelta(hours=1), "hour"),
-        Window("7d", "last 7 days", timedelta(days=7), timedelta(hours=6), "hour"),
+        Window("1h", "last hour", timedelta(hours=1), timedelta(minutes=5), "minute", "5 minutes"),
+        Window("24h", "last 24 hours", timedelta(hours=24), timedelta(hours=1), "hour", "1 hour"),
+        Window("7d", "last 7 days", timedelta(days=7), timedelta(hours=6), "hour", "6 hours"),
     )
 }
 DEFAULT_WINDOW = "24h"
@@ -206,9 +208,7 @@ def model_in_service() -> ModelInService:
         .first()
     )
     try:
-        from django.core.files.storage import storages
-
         sha256 = model_store.expected_sha256(storages["models"], settings.MODEL_FILE_NAME)
-    except Exception:
+    except Exception:  # no pinned hash, or the storage is unreachable: shown as unknown
         sha256 = ""
     return ModelInService(latest or "", sha256, loaded=False)
