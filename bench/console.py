@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/console.py                 # 1,000,000 rows
     .venv/bin/python bench/console.py --rows 200000   # quicker
+    .venv/bin/python bench/console.py --reuse         # measure again, same rows (PostgreSQL)
 
 Fills a fresh database of its own with audit rows spread over the last 7
 days (a tenth of them refusals, one in fifty flagged), then renders the
@@ -101,8 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true", help="keep bench_console as it is")
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = fresh_database()
+    os.environ["DATABASE_URL"] = POSTGRES_BENCH if args.reuse else fresh_database()
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     import django
     from django.core.management import call_command
@@ -110,13 +112,19 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    started = time.perf_counter()
-    fill(args.rows)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE inference_api_auditlog")
-    filled = time.perf_counter() - started
-    print(f"{connection.vendor}, {args.rows:,} audit rows (filled in {filled:.0f} s)\n")
+    if not args.reuse:
+        started = time.perf_counter()
+        fill(args.rows)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE inference_api_auditlog")
+        print(f"filled in {time.perf_counter() - started:.0f} s")
+    from django.contrib.auth.models import User
+
+    from inference_api.models import AuditLog
+
+    User.objects.filter(username="bench").delete()
+    print(f"{connection.vendor}, {AuditLog.objects.count():,} audit rows\n")
     print("| window | overview page, median | queries |\n|---|---|---|")
     for window, ms, queries in measure(args.repeats):
         print(f"| {window} | {ms:.0f} ms | {queries} |")

@@ -200,9 +200,10 @@ def model_in_service() -> ModelInService:
     if model_store.model_loaded():
         described = model_store.get_model().describe()
         return ModelInService(described["version"], described["sha256"], loaded=True)
+    # Every accepted row names its model: the newest one is read from the
+    # (outcome, created_at) index without scanning.
     latest = (
         AuditLog.objects.filter(outcome="ok")
-        .exclude(model_version="")
         .order_by("-created_at")
         .values_list("model_version", flat=True)
         .first()
