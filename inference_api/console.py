@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib.admin import ModelAdmin
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest
@@ -52,9 +53,8 @@ def overview_view(model_admin: ModelAdmin, request: HttpRequest) -> TemplateResp
         "chart": _chart(data),
         "legend": [(s.family, s.label, sum(s.values)) for s in data.series],
         "top_refused": _rows(data.top_refused, "refusals", window, may_block),
-        "top_refused_keys": [
-            (row, _audit_url(api_key_id=row.client)) for row in data.top_refused_keys
-        ],
+        "top_refused_keys": _key_rows(data.top_refused_keys),
+        "top_flagged_keys": _key_rows(data.top_flagged_keys),
         "top_flagged": _rows(data.top_flagged, "flagged uploads", window, may_block),
         "flagged_by_reason": [
             (row, _flagged_url(reason=row.client)) for row in data.flagged_by_reason
@@ -85,6 +85,18 @@ def _rows(counts, what: str, window, may_block: bool) -> list[ClientRow]:
             if may_block
             else "",
             blocked=find_block(row.client.split("/")[0]) is not None,
+        )
+        for row in counts
+    ]
+
+
+def _key_rows(counts) -> list[tuple[overview.ClientCount, str, str]]:
+    """(count, its audit rows, the key's admin page where it is revoked) per API key."""
+    return [
+        (
+            row,
+            _audit_url(api_key_id=row.client),
+            reverse("admin:rest_framework_api_key_apikey_change", args=[quote(row.client)]),
         )
         for row in counts
     ]

@@ -89,6 +89,7 @@ class Overview:
     top_refused: tuple[ClientCount, ...]
     top_refused_keys: tuple[ClientCount, ...]
     top_flagged: tuple[ClientCount, ...]
+    top_flagged_keys: tuple[ClientCount, ...]
     flagged_by_reason: tuple[ClientCount, ...]
     awaiting_review: int
     quarantine_bytes: int
@@ -120,6 +121,9 @@ def overview_for(window: Window, now: datetime | None = None) -> Overview:
             Sum("count"),
         ),
         top_flagged=_top(flagged, "audit__client_key", Count("id")),
+        top_flagged_keys=_top(
+            flagged.exclude(audit__api_key_id=""), "audit__api_key_id", Count("id")
+        ),
         flagged_by_reason=_top(flagged, "reason", Count("id"), limit=None),
         awaiting_review=FlaggedUpload.objects.filter(
             review_status=FlaggedUpload.Review.NEW

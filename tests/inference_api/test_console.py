@@ -3,8 +3,10 @@
 import re
 from datetime import timedelta
 from http import HTTPStatus
+from urllib.parse import urlencode
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
@@ -151,11 +153,46 @@ def test_the_overview_renders_in_bounded_queries_over_100000_rows(
     )
 
     for window in ("1h", "24h", "7d"):
-        # session, user, 2 permissions, 8 aggregates, the model's version, the blocklist
-        with django_assert_max_num_queries(14):
+        # session, user, 2 permissions, 9 aggregates, the model's version, the blocklist
+        with django_assert_max_num_queries(15):
             page = client.get(OVERVIEW, {"window": window})
         assert page.status_code == HTTPStatus.OK
     assert page.context["data"].total_requests == 100_000  # 6 s apart: all within 7 days
+
+
+def test_api_keys_are_listed_with_their_rows_and_their_admin_page(client, reviewer, admin_client):
+    from rest_framework_api_key.models import APIKey
+
+    key, _ = APIKey.objects.create_key(name="partner")
+    for n in range(2):
+        record = hostile_record(HOSTILE_BYTES + bytes([n]), api_key_id=str(key.pk))
+        services.audit_request(record=record, status=422, latency_ms=1)
+
+    page = client.get(OVERVIEW, {"window": "1h"})
+
+    data = page.context["data"]
+    assert [(r.client, r.count) for r in data.top_flagged_keys] == [(str(key.pk), 2)]
+    assert [(r.client, r.count) for r in data.top_refused_keys] == [(str(key.pk), 2)]
+    html = page.content.decode()
+    key_page = reverse("admin:rest_framework_api_key_apikey_change", args=[quote(key.pk)])
+    assert key_page in html
+    assert admin_client.get(key_page).status_code == HTTPStatus.OK  # where a key is revoked
+    assert "?" + urlencode({"api_key_id": key.pk}) in html
+
+
+def test_without_the_permission_to_block_there_is_no_block_button(client):
+    user = User.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_auditlog", "view_flaggedupload"])
+    )
+    client.force_login(user)
+    upload = flag("198.51.100.66")
+
+    overview = client.get(OVERVIEW).content.decode()
+    change = client.get(reverse("admin:inference_api_flaggedupload_change", args=[upload.pk]))
+
+    assert "198.51.100.66" in overview and BLOCK not in overview
+    assert change.status_code == HTTPStatus.OK and BLOCK not in change.content.decode()
 
 
 def test_only_staff_who_may_read_the_audit_see_the_overview(client):
