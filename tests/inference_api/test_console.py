@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
 
-from inference_api import services
+from inference_api import overview, services
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
 
 from .audit_support import HOSTILE_BYTES, hostile_record, make_record, use_tmp_quarantine
@@ -119,6 +119,23 @@ def test_the_windows_count_what_falls_in_them(client, reviewer):
     assert (total("1h"), total("24h"), total("7d")) == (1, 2, 2)
 
 
+def test_each_request_lands_in_the_bar_of_its_time():
+    now = timezone.now()
+    audit(200, "ok")
+    audit(422, "invalid_image")
+    AuditLog.objects.filter(status=422).update(created_at=now - timedelta(minutes=32))
+
+    data = overview.overview_for(overview.WINDOWS["1h"], now)
+
+    series = {s.family: s.values for s in data.series}
+    slot = overview.WINDOWS["1h"].slot
+    assert len(data.slots) == 12 and data.slots[-1] <= now < data.slots[-1] + slot
+    assert series["accepted"].index(1) == 11
+    hostile = series["422"].index(1)
+    assert data.slots[hostile] <= now - timedelta(minutes=32) < data.slots[hostile] + slot
+    assert sum(series["422"]) == sum(series["accepted"]) == 1
+
+
 def test_an_aggregated_row_counts_every_request_it_stands_for(client, reviewer):
     for _ in range(7):
         audit(429, "rate_limited", ip="198.51.100.70")
@@ -188,10 +205,10 @@ def test_without_the_permission_to_block_there_is_no_block_button(client):
     client.force_login(user)
     upload = flag("198.51.100.66")
 
-    overview = client.get(OVERVIEW).content.decode()
+    html = client.get(OVERVIEW).content.decode()
     change = client.get(reverse("admin:inference_api_flaggedupload_change", args=[upload.pk]))
 
-    assert "198.51.100.66" in overview and BLOCK not in overview
+    assert "198.51.100.66" in html and BLOCK not in html
     assert change.status_code == HTTPStatus.OK and BLOCK not in change.content.decode()
 
 
