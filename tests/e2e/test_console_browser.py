@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(trans
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 PASSWORD = "a-long-test-password-1"
-CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:"
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
 BOMBER = "198.51.100.66"  # blocked from the overview
 SPOOFER = "203.0.113.45"  # blocked from its flagged upload
 BYSTANDER = "192.0.2.10"
