@@ -436,9 +436,11 @@ class BlockedClientAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         page = blocking.block_page(self, request)
-        if page is None:
+        if page is not None:
+            return page
+        if self.has_view_permission(request):
             return HttpResponseRedirect(reverse("admin:inference_api_blockedclient_changelist"))
-        return page
+        return HttpResponseRedirect(reverse("admin:index"))  # where the message shows
 
     @admin.display(description="evidence")
     def evidence(self, obj: BlockedClient) -> str:

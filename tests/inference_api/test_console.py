@@ -245,6 +245,19 @@ def test_a_block_is_confirmed_before_it_is_made(client, reviewer):
     assert services.find_block("198.51.100.200") == block
 
 
+def test_a_reviewer_who_may_only_add_blocks_lands_where_they_can_read_the_message(client):
+    user = User.objects.create_user("adder", password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="add_blockedclient"))
+    client.force_login(user)
+
+    response = client.post(
+        BLOCK, {"networks": "198.51.100.1", "expires_in": "1h", "reason": "x"}, follow=True
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Blocked 1 network(s): 198.51.100.1/32" in response.content.decode()
+
+
 @pytest.mark.parametrize("networks", ["0.0.0.0/0", "10.0.0.0/8", "2001:db8::/16", "not-an-ip", ""])
 def test_a_block_too_wide_or_malformed_is_refused_on_the_page(client, reviewer, networks):
     response = client.post(BLOCK, {"networks": networks, "expires_in": "1h", "reason": "x"})
