@@ -9,17 +9,25 @@ import ipaddress
 import re
 from http import HTTPStatus
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from . import errors
+from . import blocking, console, errors
+from .autoblock import AUTOMATIC_REASON
 from .models import AuditLog, BlockedClient, FlaggedUpload
-from .services import blocked_client_create, flagged_upload_review, quarantined_file_open
+from .services import client_key_for, flagged_upload_review, quarantined_file_open
+
+admin.site.site_header = "Image classification API: review console"
+admin.site.site_title = "Image classification API review"
+admin.site.index_title = "Review console"
+# The landing lists what needs review first (flagged uploads, automatic blocks).
+admin.site.index_template = "admin/inference_api/index.html"
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -70,6 +78,34 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ClientFilter(admin.SimpleListFilter):
+    """One client's rows (`?client=<address or IPv6 /64>`), as the overview links to them.
+
+    It offers no choices of its own (that would be a SELECT DISTINCT over a big
+    table): only the client in the URL, so that the filter shows and applies.
+    """
+
+    title = "client"
+    parameter_name = "client"
+    field = "client_key"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class FlaggedClientFilter(ClientFilter):
+    field = "audit__client_key"
+
+
+def _client_of(row: AuditLog) -> str:
+    # Rows written before client_key existed have it empty.
+    return row.client_key or client_key_for(row.client_ip)
+
+
 def exact_search(term: str, ip_field: str, sha_field: str, request_id_field: str | None) -> Q:
     """An exact, index-friendly match for an address, a SHA-256 or a request id."""
     term = term.strip()
@@ -100,13 +136,41 @@ class AuditLogAdmin(admin.ModelAdmin):
         "latency_ms",
         "flagged_link",
     )
-    list_filter = (OutcomeFilter, StatusFilter, "created_at")
+    list_filter = (ClientFilter, OutcomeFilter, StatusFilter, "created_at")
     search_fields = ("=client_ip", "=sha256", "=request_id")
     search_help_text = "An IP address, a SHA-256 or a request id (exact)."
     date_hierarchy = "created_at"
     show_full_result_count = False
     list_select_related = ("flagged",)
     list_per_page = 100
+    actions = ("block_client",)
+
+    def get_urls(self):
+        overview = path(
+            "overview/",
+            self.admin_site.admin_view(self.overview_view),
+            name="inference_api_overview",
+        )
+        return [overview, *super().get_urls()]
+
+    def overview_view(self, request: HttpRequest) -> HttpResponse:
+        """The console's overview: see inference_api/console.py."""
+        return console.overview_view(self, request)
+
+    def has_block_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("inference_api.add_blockedclient")
+
+    @admin.action(description="Block the clients that sent them…", permissions=["block"])
+    def block_client(self, request: HttpRequest, queryset: QuerySet):
+        # A bounded page: "select all" over millions of rows must not load them all.
+        rows = list(queryset.select_related(None).only("client_ip", "client_key", "outcome")[:500])
+        return blocking.confirm_block_action(
+            self,
+            request,
+            selected=rows,
+            clients=[_client_of(row) for row in rows],
+            reason=", ".join(sorted({row.outcome for row in rows}))[:200],
+        )
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -151,7 +215,7 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         "review_status",
         "download_link",
     )
-    list_filter = ("review_status", "reason", "not_stored")
+    list_filter = (FlaggedClientFilter, "review_status", "reason", "not_stored")
     search_fields = ("=sha256", "=audit__client_ip")
     search_help_text = "An IP address or a SHA-256 (exact)."
     list_select_related = ("audit", "file")
@@ -166,6 +230,7 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         "detected_format",
         "stored",
         "download_link",
+        "block_link",
         "review_status",
         "reviewed_by",
         "reviewed_at",
@@ -180,6 +245,7 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         "detected_format",
         "stored",
         "download_link",
+        "block_link",
         "reviewed_by",
         "reviewed_at",
     )
@@ -244,21 +310,29 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
             flagged_upload_review(upload=upload, status=status, user=request.user)
         self.message_user(request, f"{len(queryset)} flagged upload(s) marked {status}.")
 
-    @admin.action(description="Block the client that sent it", permissions=["block"])
-    def block_client(self, request: HttpRequest, queryset: QuerySet) -> None:
-        created = already = 0
-        for upload in queryset.select_related("audit"):
-            reason = f"flagged upload #{upload.pk}: {upload.reason}"
-            _, new = blocked_client_create(
-                ip=upload.audit.client_ip, reason=reason, user=request.user
-            )
-            created += new
-            already += not new
-        self.message_user(
+    @admin.action(description="Block the clients that sent them…", permissions=["block"])
+    def block_client(self, request: HttpRequest, queryset: QuerySet):
+        uploads = list(queryset.select_related("audit")[:500])
+        numbers = ", ".join(f"#{upload.pk}" for upload in uploads[:20])
+        return blocking.confirm_block_action(
+            self,
             request,
-            f"Blocked {created} client(s); {already} already blocked.",
-            messages.SUCCESS,
+            selected=uploads,
+            clients=[_client_of(upload.audit) for upload in uploads],
+            reason=f"flagged upload {numbers}: " + ", ".join(sorted({u.reason for u in uploads})),
         )
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self.has_block_permission(request):
+            fields = [name for name in fields if name != "block_link"]
+        return fields
+
+    @admin.display(description="block")
+    def block_link(self, obj: FlaggedUpload) -> str:
+        client = _client_of(obj.audit)
+        url = blocking.block_url(client, f"flagged upload #{obj.pk}: {obj.reason}")
+        return format_html('<a class="button block-button" href="{}">Block {}…</a>', url, client)
 
     def get_urls(self):
         download = path(
@@ -293,9 +367,44 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         return response
 
 
+class BlockKindFilter(admin.SimpleListFilter):
+    """Automatic blocks (reason "automatic", see autoblock.py) apart from a reviewer's."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("automatic", "automatic"), ("manual", "by a reviewer")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "automatic":
+            return queryset.filter(reason=AUTOMATIC_REASON)
+        if self.value() == "manual":
+            return queryset.exclude(reason=AUTOMATIC_REASON)
+        return queryset
+
+
+class InForceFilter(admin.SimpleListFilter):
+    """Blocks that refuse clients now: active and not expired."""
+
+    title = "in force"
+    parameter_name = "in_force"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "yes"), ("no", "no")]
+
+    def queryset(self, request, queryset):
+        live = Q(active=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        if self.value() == "yes":
+            return queryset.filter(live)
+        if self.value() == "no":
+            return queryset.exclude(live)
+        return queryset
+
+
 @admin.register(BlockedClient)
 class BlockedClientAdmin(admin.ModelAdmin):
-    """Addresses and networks refused with 403 `blocked`."""
+    """Addresses and networks refused with 403 `blocked`; automatic ones listed apart."""
 
     list_display = (
         "network",
@@ -305,12 +414,57 @@ class BlockedClientAdmin(admin.ModelAdmin):
         "reason",
         "created_at",
         "created_by",
+        "evidence",
     )
-    list_filter = ("active",)
+    list_filter = (BlockKindFilter, InForceFilter, "active")
     search_fields = ("network", "reason")
     list_select_related = ("created_by",)
-    fields = ("network", "reason", "active", "expires_at", "created_at", "created_by")
-    readonly_fields = ("created_at", "created_by")
+    fields = ("network", "reason", "active", "expires_at", "created_at", "created_by", "evidence")
+    readonly_fields = ("created_at", "created_by", "evidence")
+    actions = ("lift",)
+
+    def get_urls(self):
+        block = path(
+            "block/",
+            self.admin_site.admin_view(self.block_view),
+            name="inference_api_blockedclient_block",
+        )
+        return [block, *super().get_urls()]
+
+    def block_view(self, request: HttpRequest) -> HttpResponse:
+        """Confirm, then block, the networks in `?networks=` (see blocking.py)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        page = blocking.block_page(self, request)
+        if page is not None:
+            return page
+        if self.has_view_permission(request):
+            return HttpResponseRedirect(reverse("admin:inference_api_blockedclient_changelist"))
+        return HttpResponseRedirect(reverse("admin:index"))  # where the message shows
+
+    @admin.display(description="evidence")
+    def evidence(self, obj: BlockedClient) -> str:
+        client = blocking.evidence_client(obj) if obj.pk else None
+        if client is None:
+            return "-"
+        audit = reverse("admin:inference_api_auditlog_changelist")
+        flagged = reverse("admin:inference_api_flaggedupload_changelist")
+        return format_html(
+            '<a href="{}?client={}">audit rows</a> · <a href="{}?client={}">flagged uploads</a>',
+            audit,
+            client,
+            flagged,
+            client,
+        )
+
+    @admin.action(description="Lift the selected blocks", permissions=["change"])
+    def lift(self, request: HttpRequest, queryset: QuerySet) -> None:
+        lifted = 0
+        for block in queryset.filter(active=True):
+            block.active = False
+            block.save(update_fields=["active"])  # the signal drops the cached blocklist
+            lifted += 1
+        self.message_user(request, f"Lifted {lifted} block(s).")
 
     @admin.display(description="in force", boolean=True)
     def in_force(self, obj: BlockedClient) -> bool:

@@ -61,6 +61,12 @@ class AuditLog(models.Model):
             models.Index(fields=["client_ip"], name="audit_client_ip_idx"),
             models.Index(fields=["sha256"], name="audit_sha256_idx"),
             models.Index(fields=["request_id"], name="audit_request_id_idx"),
+            # The overview's GROUP BYs over a window (PostgreSQL answers them
+            # from this index alone) and one client's rows, newest first.
+            models.Index(
+                fields=["created_at", "status", "client_key", "count"], name="audit_console_idx"
+            ),
+            models.Index(fields=["client_key", "created_at"], name="audit_client_key_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(count__gte=1), name="audit_count_positive"),

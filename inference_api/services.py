@@ -22,6 +22,7 @@ from django.db.models import F, Sum
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from . import autoblock
 from .clients import rate_limit_key
 from .models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile, normalize_network
 from .records import RequestRecord
@@ -111,6 +112,7 @@ def _write(record: RequestRecord, status: int, latency_ms: float) -> None:
             file=placement.file,
             not_stored=placement.not_stored,
         )
+    autoblock.count_flagged_upload(client_ip=entry.client_ip)
 
 
 def client_key_for(ip: str) -> str:
@@ -289,6 +291,25 @@ def blocked_client_create(
         reason=reason,
         created_by=user,
         expires_at=expires_at,
+    )
+    return block, True
+
+
+def blocked_network_create(
+    *, network: str, reason: str, user=None, expires_at: datetime | None = None
+) -> tuple[BlockedClient, bool]:
+    """Block `network` (an address or a CIDR network, as a reviewer wrote it).
+
+    Returns the block and whether it was created: a block in force for the
+    very same network is returned instead of a second one.
+    """
+    canonical = normalize_network(network)
+    now = timezone.now()
+    for block in _blocks_in_force():
+        if block.network == canonical and block.in_force(now):
+            return block, False
+    block = BlockedClient.objects.create(
+        network=canonical, reason=reason, created_by=user, expires_at=expires_at
     )
     return block, True
 

@@ -6,14 +6,32 @@ guessed at. The other modules in this package only pick defaults for their
 profile; they never read the environment themselves.
 """
 
+import re
 from pathlib import Path
 
 import environ
 from botocore.config import Config as BotoConfig
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
+
+
+def _env_duration(name: str, default: str) -> int:
+    """A duration in seconds from `<n>s`, `<n>m`, `<n>h` or `<n>d` (`0` = off).
+
+    Anything else stops the process: `10` alone could mean seconds or minutes.
+    """
+    value = env.str(name, default=default).strip()
+    if value == "0":
+        return 0
+    match = re.fullmatch(r"(\d+)([smhd])", value)
+    if match is None:
+        raise ImproperlyConfigured(f"{name}={value!r}: write e.g. 90s, 10m, 1h or 7d")
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
 # A local `.env` is for development only (made by `make run`); production
 # gets its environment from the process manager and has no such file.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -214,6 +232,14 @@ MAX_CONCURRENT_INFERENCES = env.int("MAX_CONCURRENT_INFERENCES", default=2)
 INFERENCE_QUEUE_TIMEOUT = env.float("INFERENCE_QUEUE_TIMEOUT", default=2.0)
 # How many workers serve; more than one needs a shared rate-limit cache.
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
+
+# Automatic temporary blocks: AUTO_BLOCK_FLAGGED flagged uploads from one
+# client within AUTO_BLOCK_WINDOW block it for AUTO_BLOCK_FOR. 0 turns it off.
+AUTO_BLOCK_FLAGGED = env.int("AUTO_BLOCK_FLAGGED", default=5)
+AUTO_BLOCK_WINDOW = _env_duration("AUTO_BLOCK_WINDOW", "10m")
+AUTO_BLOCK_FOR = _env_duration("AUTO_BLOCK_FOR", "1h")
+if AUTO_BLOCK_FLAGGED < 0:
+    raise ImproperlyConfigured(f"AUTO_BLOCK_FLAGGED={AUTO_BLOCK_FLAGGED} must not be negative")
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/v1/.*$"

@@ -27,6 +27,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Hundreds of uploads come from 127.0.0.1; rate-limit tests set their own rate.
 RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="100000/m")
 RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="100000/m")
+# ...and many of them hostile: automatic blocks are on only where a test turns them on.
+AUTO_BLOCK_FLAGGED = env.int("AUTO_BLOCK_FLAGGED", default=0)
 
 # No collectstatic in tests: WhiteNoise serves the apps' static files directly.
 STATIC_ROOT = None

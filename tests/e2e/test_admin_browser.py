@@ -73,10 +73,13 @@ def review_as_staff(browser, base_url: str, upload_id: int, payload: bytes, shot
     page.click("a[href$='/admin/inference_api/flaggedupload/']")
     page.wait_for_selector(f"input[name=_selected_action][value='{upload_id}']")
     page.screenshot(path=str(shot), full_page=True)
-    seen = {
-        "malicious": apply_action(page, upload_id, "mark_malicious"),
-        "blocked": apply_action(page, upload_id, "block_client"),
-    }
+    seen = {"malicious": apply_action(page, upload_id, "mark_malicious")}
+    page.check(f"input[name=_selected_action][value='{upload_id}']")
+    page.select_option("select[name=action]", "block_client")
+    page.click("button[name=index]")
+    page.click("input[name=confirm]")  # the confirmation page: networks, expiry, reason
+    page.wait_for_load_state()
+    seen["blocked"] = page.inner_text("ul.messagelist")
     page.click(f"a[href$='/admin/inference_api/flaggedupload/{upload_id}/change/']")
     link = page.locator("a", has_text="download (bytes)")
     with page.expect_download() as info:
@@ -137,7 +140,7 @@ def test_a_reviewer_reviews_blocks_and_downloads_and_outsiders_cannot(
 
     assert shot.stat().st_size > 0
     assert "marked reviewed-malicious" in staff["malicious"]
-    assert "Blocked 1 client(s)" in staff["blocked"]
+    assert "Blocked 1 network(s)" in staff["blocked"]
     assert staff["downloaded"] == payload and staff["body"] == payload
     assert staff["filename"].startswith(f"flagged-{upload.pk}-")
     assert staff["filename"].endswith(".bin")

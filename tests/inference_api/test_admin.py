@@ -83,7 +83,13 @@ def test_a_reviewer_marks_uploads_and_blocks_their_client(client, reviewer, flag
     url = reverse("admin:inference_api_flaggedupload_changelist")
 
     client.post(url, {"action": "mark_malicious", "_selected_action": [flagged.pk]})
-    client.post(url, {"action": "block_client", "_selected_action": [flagged.pk]})
+    selected = {"action": "block_client", "_selected_action": [flagged.pk]}
+    confirmation = client.post(url, {**selected, "index": "0"})
+    assert confirmation.status_code == HTTPStatus.OK  # a page to confirm on, nothing blocked yet
+    assert not BlockedClient.objects.exists()
+    form = confirmation.context["form"]
+    assert form.initial["networks"] == "198.51.100.66"
+    client.post(url, {**selected, "post": "yes", **form.initial, "expires_in": "24h"})
 
     flagged.refresh_from_db()
     assert flagged.review_status == FlaggedUpload.Review.MALICIOUS

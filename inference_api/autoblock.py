@@ -1,0 +1,84 @@
+"""Automatic temporary blocks for clients that keep sending hostile uploads.
+
+Each flagged upload costs its request one counter increment on the shared
+cache (Redis in production, so every worker counts together). Only the
+upload that brings a client's count to AUTO_BLOCK_FLAGGED within
+AUTO_BLOCK_WINDOW writes anything to the database: a `BlockedClient` with
+reason "automatic" that expires after AUTO_BLOCK_FOR. The block is dropped
+from the cached blocklist on save, so the client's next request is refused
+with 403 `blocked`.
+
+The window is fixed, starting at the client's first flagged upload: the
+counter's expiry is set when it is created and increments do not move it.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from . import services
+from .models import BlockedClient
+
+logger = logging.getLogger(__name__)
+
+AUTOMATIC_REASON = "automatic"
+COUNTER_PREFIX = "autoblock:v1:"
+
+
+def enabled() -> bool:
+    """Whether automatic blocks are on (every one of the three settings above 0)."""
+    return min(settings.AUTO_BLOCK_FLAGGED, settings.AUTO_BLOCK_WINDOW, settings.AUTO_BLOCK_FOR) > 0
+
+
+def count_flagged_upload(*, client_ip: str) -> BlockedClient | None:
+    """Count one flagged upload from `client_ip`; block its client when it reaches the threshold.
+
+    Returns the block created, or None. The client is its address, or its /64
+    for IPv6, as for the rate limit. Never raises: this runs while the audit
+    row is written, which must not fail because of it; an unreachable cache
+    only means nobody is blocked automatically meanwhile (logged).
+    """
+    if not enabled():
+        return None
+    client = services.client_key_for(client_ip)
+    try:
+        count = _increment(COUNTER_PREFIX + client)
+        if count != settings.AUTO_BLOCK_FLAGGED:
+            return None
+        return _block(client_ip)
+    except Exception:
+        logger.warning("automatic block check failed for %s", client, exc_info=True)
+        return None
+
+
+def _increment(key: str) -> int:
+    # add() creates the counter with the window as its expiry and is a no-op
+    # when it exists; incr() is atomic in Redis, so two workers never both
+    # see the threshold.
+    cache.add(key, 0, timeout=settings.AUTO_BLOCK_WINDOW)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add() and incr()
+        cache.add(key, 1, timeout=settings.AUTO_BLOCK_WINDOW)
+        return 1
+
+
+def _block(client_ip: str) -> BlockedClient | None:
+    block, created = services.blocked_client_create(
+        ip=client_ip,
+        reason=AUTOMATIC_REASON,
+        expires_at=timezone.now() + timedelta(seconds=settings.AUTO_BLOCK_FOR),
+    )
+    if not created:
+        return None
+    logger.warning(
+        "client %s blocked automatically until %s: %d flagged uploads within %ds",
+        block.network,
+        block.expires_at,
+        settings.AUTO_BLOCK_FLAGGED,
+        settings.AUTO_BLOCK_WINDOW,
+    )
+    return block

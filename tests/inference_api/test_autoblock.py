@@ -1,0 +1,113 @@
+"""Automatic temporary blocks, through the real API: real bombs, real cache, real database."""
+
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from inference_api import autoblock
+from inference_api.models import BlockedClient, FlaggedUpload
+
+from .audit_support import use_tmp_quarantine
+from .upload_images import encode, png_declaring
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/analyze/"
+OFFENDER = "198.51.100.23"
+BYSTANDER = "198.51.100.24"
+# Deflated zeros behind a header that declares 25,000 x 25,000 pixels.
+BOMB = png_declaring(25_000, 25_000, zero_bytes=1_000_000)
+
+
+@pytest.fixture(autouse=True)
+def auto_blocks(settings, tmp_path):
+    use_tmp_quarantine(settings, tmp_path / "quarantine")
+    settings.AUTO_BLOCK_FLAGGED = 5
+    settings.AUTO_BLOCK_WINDOW = 600
+    settings.AUTO_BLOCK_FOR = 3600
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """timezone.now, pinned; `clock.advance(seconds)` moves it forward."""
+
+    class Clock:
+        now = timezone.now()
+
+        def advance(self, seconds: float) -> None:
+            self.now += timedelta(seconds=seconds)
+
+    pinned = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: pinned.now)
+    return pinned
+
+
+def send(client, payload: bytes, ip: str):
+    upload = SimpleUploadedFile("x.png", payload, content_type="image/png")
+    return client.post(URL, {"file": upload}, REMOTE_ADDR=ip)
+
+
+def test_the_sixth_bomb_in_the_window_is_refused_as_blocked(client, clock):
+    statuses = [send(client, BOMB, OFFENDER).status_code for _ in range(6)]
+
+    assert statuses == [HTTPStatus.UNPROCESSABLE_ENTITY] * 5 + [HTTPStatus.FORBIDDEN]
+    assert send(client, BOMB, OFFENDER).json()["code"] == "blocked"
+    block = BlockedClient.objects.get()
+    assert (block.network, block.reason) == (f"{OFFENDER}/32", "automatic")
+    assert block.expires_at == clock.now + timedelta(hours=1)
+    assert FlaggedUpload.objects.count() == 5  # the blocked ones were never read
+    assert send(client, BOMB, BYSTANDER).status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+def test_the_automatic_block_expires(client, clock):
+    for _ in range(5):
+        send(client, BOMB, OFFENDER)
+    assert send(client, encode("PNG"), OFFENDER).status_code == HTTPStatus.FORBIDDEN
+
+    clock.advance(3600 - 1)
+    assert send(client, encode("PNG"), OFFENDER).status_code == HTTPStatus.FORBIDDEN
+    clock.advance(1)
+    assert send(client, BOMB, OFFENDER).status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert BlockedClient.objects.count() == 1  # its old count does not block it again at once
+
+
+def test_flagged_uploads_spread_over_windows_do_not_block(client):
+    for _ in range(4):
+        send(client, BOMB, OFFENDER)
+    cache.delete(autoblock.COUNTER_PREFIX + OFFENDER)  # the window's counter expired
+
+    statuses = {send(client, BOMB, OFFENDER).status_code for _ in range(4)}
+
+    assert statuses == {HTTPStatus.UNPROCESSABLE_ENTITY}
+    assert not BlockedClient.objects.exists()
+
+
+def test_an_ipv6_client_is_counted_by_its_64(client):
+    for n in range(5):
+        send(client, BOMB, f"2001:db8:7:7::{n + 1}")
+
+    assert send(client, BOMB, "2001:db8:7:7::ffff").status_code == HTTPStatus.FORBIDDEN
+    assert send(client, BOMB, "2001:db8:7:8::1").status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert BlockedClient.objects.get().network == "2001:db8:7:7::/64"
+
+
+@pytest.mark.parametrize("setting", ["AUTO_BLOCK_FLAGGED", "AUTO_BLOCK_WINDOW", "AUTO_BLOCK_FOR"])
+def test_zero_turns_automatic_blocks_off(client, settings, setting):
+    setattr(settings, setting, 0)
+
+    statuses = {send(client, BOMB, OFFENDER).status_code for _ in range(7)}
+
+    assert statuses == {HTTPStatus.UNPROCESSABLE_ENTITY}
+    assert not BlockedClient.objects.exists()
+
+
+def test_refusals_that_are_not_flagged_do_not_count(client):
+    for _ in range(6):
+        client.post(URL, {"note": "no file"}, REMOTE_ADDR=OFFENDER)
+
+    assert cache.get(autoblock.COUNTER_PREFIX + OFFENDER) is None
+    assert not BlockedClient.objects.exists()
