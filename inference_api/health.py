@@ -3,7 +3,7 @@
 `/healthz` says only that the process answers; it touches nothing else, so a
 dead database never gets the process killed and restarted for nothing.
 `/readyz` says whether this process can serve the API: the model is loaded,
-the database and the cache answer. Failures are logged with their detail;
+the database and the cache answer, a decoder process is up. Failures are logged with their detail;
 the client is told only which part failed.
 """
 
@@ -47,10 +47,19 @@ def check_cache() -> None:
     cache.delete(key)
 
 
+def check_decoder() -> None:
+    """A decoder process of this server process is started and ready for an upload."""
+    from .sandbox import current_pool
+
+    current_pool().ready(timeout=DECODER_READY_SECONDS)
+
+
+DECODER_READY_SECONDS = 5.0
 CHECKS: dict[str, Callable[[], None]] = {
     "model": check_model,
     "database": check_database,
     "cache": check_cache,
+    "decoder": check_decoder,
 }
 
 

@@ -17,6 +17,7 @@ environment; one costs ~0.3 s to start and ~40 MB idle.
 
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -170,6 +171,15 @@ class DecoderPool:
         with self._lock:
             while len(self._idle) < self.spare + 1:
                 self._idle.append(Decoder())
+
+    def ready(self, timeout: float) -> None:
+        """Start decoders if none are, and wait for one; raises DecoderDied if none comes up."""
+        self.warm()
+        with self._lock:
+            first = self._idle[0]
+        if not first.ready and not select.select([first.sock], [], [], timeout)[0]:
+            raise DecoderDied(f"decoder {first.pid} not ready after {timeout:g} s")
+        first.wait_ready()
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from django.db import connections
 from analysis.model_store import reset_model
 from tests.servers import free_port
 
-ALL_OK = {"model": "ok", "database": "ok", "cache": "ok"}
+ALL_OK = {"model": "ok", "database": "ok", "cache": "ok", "decoder": "ok"}
 
 
 @pytest.fixture
@@ -133,3 +133,15 @@ def test_readyz_is_ok_on_a_live_redis(client, model_ready, settings, require_red
     response = client.get("/readyz")
     assert response.status_code == HTTPStatus.OK
     assert response.json()["checks"] == ALL_OK
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_no_decoder_can_start(client, model_ready, monkeypatch):
+    from inference_api.sandbox import pool
+
+    monkeypatch.setattr(pool, "_pool", pool.DecoderPool())
+    monkeypatch.setattr(pool.sys, "executable", "/bin/false")  # a decoder that exits at once
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["decoder"]
+    pool._pool.close()
