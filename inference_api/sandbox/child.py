@@ -47,12 +47,12 @@ def main(fd: int) -> None:
         try:
             head, data = protocol.receive(sock, MAX_UPLOAD)
         except protocol.ChannelClosed:
-            return
+            os._exit(0)  # the server is gone or closed us: nothing to tear down
         reply, body = run_job(head, data)
         reply["retiring"] = reply.get("retiring", False) or job == MAX_JOBS
         protocol.send(sock, reply, body)
         if reply["retiring"]:
-            return
+            os._exit(0)  # at once: the server waits for this exit
 
 
 def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:
