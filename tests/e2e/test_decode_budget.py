@@ -98,7 +98,7 @@ def test_a_worker_killed_mid_request_still_leaves_its_audit_row(exported_model):
         time.sleep(0.5)
         rows = audit_rows(server, "outcome = 'worker_died'")
         log = server.log()
-    assert [(r[1], r[2], r[3]) for r in rows] == [(500, "worker_died", "127.0.0.1")]
+    assert [(r[1], r[2], str(r[3])) for r in rows] == [(500, "worker_died", "127.0.0.1")]
     assert f"Worker {worker} died serving request {rows[0][0]}" in log
 
 
