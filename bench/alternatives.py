@@ -1,21 +1,24 @@
 """What was tried: steps of the pipeline as they were (or could be), next to how they are.
 
-All measured in this process (memory: in a forked child per case), on the
-same bytes, in the same run as the rest of the report:
+All measured in this process, on the same bytes, in the same run as the
+rest of the report:
 
-- JPEG: the checks decoded at 1/8 scale and `decode_upload` decoded again at
-  the model's scale (before) / one decode at the model's scale (now).
+- JPEG: the checks decoded at 1/8 scale and the picture was decoded again at
+  the model's scale (before) / one decode at the model's scale (now, inside
+  the decoder process: `imaging.prepare.decode_picture`).
 - Resize: the whole image to 256 px then the centre crop (before) / only the
   square that is kept (now).
 - Garbage collection: a full collection with everything the worker imports
-  and the model loaded, as is / after `gc.freeze()` (a recommendation).
-- Memory of a worst-case PNG: the decode as it is / a prototype that
-  box-reduces the frame before any full-size copy (a recommendation).
+  and the model loaded, as is / after `gc.freeze()` (applied).
+- glibc's malloc thresholds on two one-worker servers (applied).
+
+The worst-case memory comparison that was here ("as is" against a prototype
+that reduced the frame first) is history: reducing first is the pipeline now
+(`imaging.pixels.reduced_rgb`), and bench/budget.py measures the decoder's
+peak for the largest image of every mode.
 """
 
 import gc
-import multiprocessing
-import resource
 import time
 
 from bench import common, images
@@ -24,23 +27,29 @@ REDUCING_GAP = 3
 
 
 def decode_twice(data: bytes, min_side: int) -> None:
-    from inference_api.decoding import reduce_jpeg_scale
-    from inference_api.validators import JPEG, open_image
+    """Before: the checks decoded at 1/8, then the picture was decoded again at the model's."""
+    from inference_api.imaging.formats import JPEG
+    from inference_api.imaging.prepare import open_image
 
     checks = open_image(data, JPEG)
     checks.draft(None, (1, 1))
     checks.load()
+    checks.close()
     again = open_image(data, JPEG)
-    reduce_jpeg_scale(again, min_side)
+    again.draft(None, (min_side, min_side))
     again.load()
+    again.close()
 
 
 def decode_once(data: bytes, min_side: int) -> None:
-    from inference_api.validators import JPEG, open_image
+    """Now: one decode at the smallest DCT scale that keeps `min_side`."""
+    from inference_api.imaging.formats import JPEG
+    from inference_api.imaging.prepare import open_image
 
     image = open_image(data, JPEG)
     image.draft(None, (min_side, min_side))
     image.load()
+    image.close()
 
 
 def resize_whole_then_crop(image, metadata):
@@ -90,64 +99,6 @@ def _row(step: str, before: str, before_ms: list[float], after_ms: list[float]) 
         "before_ms": common.median(before_ms),
         "after_ms": common.median(after_ms),
     }
-
-
-# --- memory of the worst case: as is, and reduced first --------------------------------------
-
-
-def reduce_first(upload, min_side: int):
-    """Prototype: box-reduce a frame far larger than needed before converting it.
-
-    Valid for the modes measured here (RGB, RGBA, LA, no tRNS): a box reduce
-    in Pillow works on premultiplied alpha, so compositing on white after it
-    gives the same picture within rounding. Palette and tRNS images would
-    have to be converted first.
-    """
-    from inference_api.decoding import to_rgb, upright
-
-    frame = upload.frame
-    factor = int(min(frame.size) / (min_side * REDUCING_GAP))
-    info = dict(frame.info)
-    small = frame.reduce(factor) if factor >= 2 else frame
-    small.info.update(info)
-    frame.close()
-    return to_rgb(upright(small))
-
-
-def _peak_child(data: bytes, variant: str, metadata, results) -> None:
-    from analysis.preprocessing import preprocess
-    from inference_api.decoding import decode_upload
-    from inference_api.validators import check_upload
-
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    upload = check_upload(data, content_type="image/png", filename="worst.png")
-    if variant == "as is":
-        image = decode_upload(upload, min_side=metadata.resize_size)
-    else:
-        image = reduce_first(upload, metadata.resize_size)
-    preprocess(image, metadata)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    results.put((peak, (time.perf_counter() - started) * 1000))
-
-
-def worst_case_peaks(model) -> list[dict]:
-    """Extra peak memory and time of one worst-case PNG, per variant, each in a fresh child."""
-    context = multiprocessing.get_context("fork")
-    rows = []
-    for mode, data in images.worst_case_pngs().items():
-        row = {"mode": mode}
-        for variant in ("as is", "reduced first"):
-            results = context.Queue()
-            child = context.Process(
-                target=_peak_child, args=(data, variant, model.metadata, results)
-            )
-            child.start()
-            peak_kb, elapsed = results.get()
-            child.join()
-            row[variant] = {"peak_mib": peak_kb / 1024, "ms": elapsed}
-        rows.append(row)
-    return rows
 
 
 # --- glibc's malloc thresholds ----------------------------------------------------------------

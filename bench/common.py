@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
-from tests.servers import database_rows, status_kb, worker_pids  # noqa: F401 - bench helpers
+from tests.servers import (  # noqa: F401 - bench helpers
+    cpu_seconds,
+    database_rows,
+    status_kb,
+    worker_pids,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:

@@ -19,6 +19,7 @@ def draw_all(results: dict, stage_rows: dict, docs: Path) -> dict[str, str]:
         "memory": memory(results, docs / "bench_memory.png"),
         "growth": growth(results, docs / "bench_latency_vs_megapixels.png"),
         "concurrency": concurrency(results, docs / "bench_throughput_vs_concurrency.png"),
+        "budget": budget(results, docs / "bench_budget.png"),
     }
 
 
@@ -79,13 +80,17 @@ def rejection(results: dict, path: Path) -> str:
 def memory(results: dict, path: Path) -> str:
     samples = results["memory"]["samples"]
     fig, ax = plt.subplots(figsize=(8.5, 3.8))
+    decoders = results["memory"].get("decoder_samples", [])
     for pid in sorted({s[2] for s in samples}):
         points = [(t, rss / MIB) for t, _, p, rss in samples if p == pid and rss]
-        ax.plot([p[0] for p in points], [p[1] for p in points], lw=1, label=f"worker {pid}")
+        line = ax.plot([p[0] for p in points], [p[1] for p in points], lw=1, label=f"worker {pid}")
+        points = [(t, rss / MIB) for t, _, p, rss in decoders if p == pid]
+        ax.plot([p[0] for p in points], [p[1] for p in points], lw=1, ls="--",
+                color=line[0].get_color(), label="its decoders")  # fmt: skip
     _shade_phases(ax, samples)
     ax.set_xlabel("seconds")
     ax.set_ylabel("RSS (MiB)")
-    ax.set_title("Worker memory under the worst-case uploads")
+    ax.set_title("Worker and decoder memory under the worst-case uploads")
     ax.legend(fontsize=7, loc="upper right")
     return _save(fig, path)
 
@@ -131,3 +136,38 @@ def concurrency(results: dict, path: Path) -> str:
     twin.set_ylabel("median latency (ms)", color="tab:orange")
     ax.set_title("Throughput against concurrency (2 workers)")
     return _save(fig, path)
+
+
+def budget(results: dict, path: Path) -> str:
+    """CPU and memory of each of the worst allowed uploads, against the budget.
+
+    A decode stopped at the budget is drawn (in red) with what it took when
+    given room to finish.
+    """
+    found = results["budget"]["worst"]
+    rows = [_worst_cost(r) for r in found["worst"]]
+    rows = [r for r in rows if r["cpu_ms"] is not None]
+    limits = found["limits"]
+    fig, (cpu, memory) = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    ys = range(len(rows))
+    colours = ["tab:red" if r["stopped"] else "tab:blue" for r in rows]
+    cpu.barh(ys, [r["cpu_ms"] for r in rows], color=colours)
+    cpu.axvline(limits["cpu_seconds"] * 1000, color="black", ls="--", label="DECODE_CPU_SECONDS")
+    cpu.set_yticks(ys, [r["name"] for r in rows], fontsize=7)
+    cpu.invert_yaxis()
+    cpu.set_xlabel("decoder CPU (ms; red: stopped, shown with room)")
+    cpu.legend(fontsize=7)
+    memory.barh(ys, [(r["above_idle_kb"] or 0) / MIB for r in rows], color=colours)
+    memory.axvline(limits["memory_mib"], color="black", ls="--", label="DECODE_MEMORY_BYTES")
+    memory.set_xlabel("decoder peak RSS above its idle (MiB)")
+    memory.legend(fontsize=7)
+    fig.suptitle("The worst allowed uploads, each in a fresh decoder process")
+    return _save(fig, path)
+
+
+def _worst_cost(row: dict) -> dict:
+    unbounded = row.get("unbounded") or {}
+    stopped = row["cpu_ms"] is None and unbounded.get("cpu_ms") is not None
+    source = unbounded if stopped else row
+    return {"name": row["name"], "stopped": stopped, "cpu_ms": source.get("cpu_ms"),
+            "above_idle_kb": source.get("above_idle_kb")}  # fmt: skip

@@ -4,8 +4,11 @@
 
 Runs batches of random examples (a fresh seed each batch) until the time is
 up, then prints how many uploads were tried and what the API would have
-answered to them. A failure (an exception other than our 4xx ApiErrors, or
-a 5xx) is printed with Hypothesis's shrunk example, its bytes are written
+answered to them. Each upload goes through the serializer, whose checks and
+decode run in a decoder process (inference_api.sandbox), and, as in the
+test, the decoder's verdict is compared with `imaging.prepare` run in this
+process. A failure (an exception other than our 4xx ApiErrors, a 5xx, or
+verdicts that differ) is printed with Hypothesis's shrunk example, its bytes are written
 to bench/results/fuzz-failures/, and the run goes on; the exit status is 1
 if there was any.
 """
@@ -28,6 +31,8 @@ BATCH_EXAMPLES = 500
 def run_batch(seeds: list[bytes], outcomes: Counter, failures: list, harness) -> None:
     from hypothesis import HealthCheck, given, settings
 
+    from inference_api.imaging.formats import sniff_format
+
     last: dict = {}
 
     @settings(
@@ -40,7 +45,12 @@ def run_batch(seeds: list[bytes], outcomes: Counter, failures: list, harness) ->
     @given(harness.hostile_upload(seeds))
     def check(upload: tuple[bytes, str, str]) -> None:
         last["upload"] = upload
-        outcomes[harness.analyze_offline(*upload)] += 1
+        outcome = harness.analyze_offline(*upload)
+        outcomes[outcome] += 1
+        # The same property as the test: in this process, the same verdict (or out of budget).
+        if outcome in harness.DECODER_VERDICTS and sniff_format(upload[0]):
+            here = harness.prepare_in_process(upload[0])
+            assert here in (outcome, "too_costly"), f"decoder: {outcome}, in process: {here}"
 
     try:
         check()
@@ -79,8 +89,13 @@ def main() -> int:
     failures: list[str] = []
     deadline = time.monotonic() + args.minutes * 60
     started = time.monotonic()
-    while time.monotonic() < deadline:
-        run_batch(seeds, outcomes, failures, harness)
+    from inference_api.sandbox import close_pool
+
+    try:
+        while time.monotonic() < deadline:
+            run_batch(seeds, outcomes, failures, harness)
+    finally:
+        close_pool()  # stop this process's decoders rather than leave them to notice its exit
     elapsed = time.monotonic() - started
     total = sum(outcomes.values())
     out = sys.stdout

@@ -6,9 +6,11 @@ process on the very tensor the server computes for that image, alternately,
 so both see the same background load. Their ratio is the headline.
 
 The stage breakdown runs the server's own functions in this process on the
-same bytes (multipart parse, checks, decode, resize, tensor, forward, audit
-INSERT); what the client saw beyond their sum is HTTP, gunicorn and Django's
-middleware.
+same bytes (multipart parse, the parent's cheap checks and hash, the decode
+in a decoder process, tensor, forward, audit INSERT), and the decoder's
+`prepare` in this process next to its sandboxed round trip: their
+difference is what the sandbox costs. What the client saw beyond the sum is
+HTTP, gunicorn and Django's middleware.
 """
 
 import multiprocessing
@@ -54,14 +56,18 @@ def load_model():
 
 
 def model_input(model, item: Case):
-    """The tensor the server computes for `item`: checks, decode, preprocess."""
-    from analysis.preprocessing import preprocess
-    from inference_api.decoding import decode_upload
+    """The tensor the server computes for `item`: checks and decode (sandboxed), then tensor."""
+    from analysis.preprocessing import to_tensor
     from inference_api.validators import check_upload
+    from inference_api.views import model_input_of
 
-    upload = check_upload(item.data, content_type=item.content_type, filename=item.filename)
-    image = decode_upload(upload, min_side=model.metadata.resize_size)
-    return preprocess(image, model.metadata)
+    upload = check_upload(
+        item.data,
+        content_type=item.content_type,
+        filename=item.filename,
+        model_input=model_input_of(model),
+    )
+    return to_tensor(upload.square(), model.metadata)
 
 
 def forward(model, batch) -> None:
@@ -71,40 +77,56 @@ def forward(model, batch) -> None:
         model.module(batch)
 
 
+def parent_checks(item: Case) -> None:
+    """What `check_upload` does in the server process before the decoder: hash and cheap checks."""
+    import hashlib
+
+    from inference_api import validators
+
+    hashlib.sha256(item.data).hexdigest()
+    declared = validators.ContentTypeValidator()(item.content_type)
+    real = validators.MagicBytesValidator()(item.data, declared)
+    validators.FilenameExtensionValidator()(item.filename, real)
+    validators.UploadSizeValidator()(item.data)
+
+
 def stage_times(model, item: Case, repeats: int) -> dict[str, float]:
-    """Median milliseconds of each step the server takes for `item`, run here."""
-    from analysis.preprocessing import resize_and_crop, to_tensor
-    from inference_api.decoding import decode_upload
-    from inference_api.validators import ImageDecodeValidator, check_upload
+    """Median milliseconds of each step the server takes for `item`, run here.
+
+    The decode is timed twice, alternately: through the decoder process
+    (`sandbox.decode`, as the server runs it) and as the same `prepare` in
+    this process; the difference is the sandbox's round trip.
+    """
+    from PIL import Image
+
+    from analysis.preprocessing import to_tensor
+    from inference_api import sandbox
+    from inference_api.imaging.limits import DecodeLimits
+    from inference_api.imaging.prepare import prepare
+    from inference_api.views import model_input_of
 
     metadata = model.metadata
-    fmt = item.content_type.split("/")[1].upper()
-
-    def checked():
-        return check_upload(item.data, content_type=item.content_type, filename=item.filename)
-
-    image = decode_upload(checked(), min_side=metadata.resize_size)
-    cropped = resize_and_crop(image, metadata)
-    batch = to_tensor(cropped, metadata)
+    shape = model_input_of(model)
+    limits = DecodeLimits.from_settings()
+    prepared = sandbox.decode(item.data, limits, shape)  # starts this process's decoders
+    square = Image.frombytes("RGB", (prepared.size, prepared.size), prepared.pixels)
+    batch = to_tensor(square, metadata)
     steps = {
         "multipart parse": lambda: _parse(item.body),
-        "checks": checked,
-        "resize + crop": lambda: resize_and_crop(image, metadata),
-        "to tensor": lambda: to_tensor(cropped, metadata),
+        "parent checks + hash": lambda: parent_checks(item),
+        "to tensor": lambda: to_tensor(square, metadata),
         "forward": lambda: forward(model, batch),
         "audit INSERT": _audit_insert,
     }
     result = {name: common.median(common.timed(step, repeats)) for name, step in steps.items()}
-    # decode_upload consumes the checks' frame: each run gets a fresh upload.
-    result["decode"] = common.median(
-        [
-            _timed_once(decode_upload, checked(), min_side=metadata.resize_size)
-            for _ in range(repeats)
-        ]
-    )
-    # Part of "checks": the verification decode (Pillow verify + a complete decode).
-    result["of which verification decode"] = common.median(
-        common.timed(lambda: ImageDecodeValidator()(item.data, fmt), repeats)
+    sandboxed, in_process = [], []
+    for _ in range(repeats):
+        sandboxed.append(_timed_once(sandbox.decode, item.data, limits, shape))
+        in_process.append(_timed_once(prepare, item.data, limits, shape))
+    result["decode in the decoder process"] = common.median(sandboxed)
+    result["prepare in this process"] = common.median(in_process)
+    result["sandbox overhead"] = common.median(
+        [outside - inside for outside, inside in zip(sandboxed, in_process, strict=True)]
     )
     return result
 

@@ -3,9 +3,12 @@
 Phases on a fresh server (its workers' peak counters start clean):
 idle; clients sending only worst-case images (8000x8000 PNGs, in parallel);
 the same while other clients send 100 MB bodies. A sampler reads every
-worker's VmRSS from /proc every 50 ms; VmHWM (the kernel's own peak) is
-read at the end. A sync worker handles one request at a time, so its
-bound is its idle size plus one worst-case request.
+worker's VmRSS from /proc every 50 ms, and the sum of its decoder
+processes' (inference_api.sandbox: the decode happens there, the worker only
+receives the model's 224x224 input); VmHWM (the kernel's own peak) is read
+at the end. A sync worker handles one request at a time, so its bound is
+its idle size plus one upload's bytes, and its decoders' is their idle size
+plus one decode budget (DECODE_MEMORY_BYTES).
 """
 
 import threading
@@ -24,6 +27,8 @@ class Sampler:
     master_pid: int
     phase: str = "idle"
     samples: list[tuple[float, str, int, int]] = field(default_factory=list)
+    # (seconds, phase, worker pid, summed RSS of that worker's decoder processes)
+    decoder_samples: list[tuple[float, str, int, int]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -32,6 +37,8 @@ class Sampler:
             now = time.monotonic() - started
             for pid in common.worker_pids(self.master_pid):
                 self.samples.append((now, self.phase, pid, common.status_kb(pid, "VmRSS")))
+                decoders = sum(common.status_kb(d, "VmRSS") for d in common.worker_pids(pid))
+                self.decoder_samples.append((now, self.phase, pid, decoders))
             time.sleep(SAMPLE_SECONDS)
 
     def stop(self) -> None:
@@ -104,13 +111,22 @@ def measure(seconds: float) -> dict:
         hwm = {
             pid: common.status_kb(pid, "VmHWM") for pid in common.worker_pids(server.process.pid)
         }
+        # Decoders are replaced after an over-budget job: these are the ones still running.
+        decoder_hwm = {
+            pid: common.status_kb(pid, "VmHWM")
+            for worker in hwm
+            for pid in common.worker_pids(worker)
+        }
     return {
         "workers_at_start": workers,
         "files": {mode: len(data) for mode, data in worst.items()},
         "samples": sampler.samples,
         "phases": phases,
         "hwm_kb": hwm,
+        "decoder_hwm_kb": decoder_hwm,
+        "decoder_samples": sampler.decoder_samples,
         "peaks_kb": _peaks(sampler.samples),
+        "decoder_peaks_kb": _peaks(sampler.decoder_samples),
     }
 
 

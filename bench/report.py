@@ -20,6 +20,7 @@ def write(results: dict, docs: Path) -> None:
         _tried(results),
         _rejection(results, drawn),
         _memory(results, drawn),
+        _budget(results, drawn),
         _growth(results, drawn),
         prose.FAULTS,
     ]
@@ -33,9 +34,8 @@ def stage_rows(results: dict) -> dict[str, dict[str, float]]:
         measured = results["stages"][row["label"]]
         parts = {
             "multipart parse": measured["multipart parse"],
-            "checks (incl. the decode)": measured["checks"],
-            "RGB picture": measured["decode"],
-            "resize + crop": measured["resize + crop"],
+            "parent checks + hash": measured["parent checks + hash"],
+            "decode in the decoder process": measured["decode in the decoder process"],
             "to tensor": measured["to tensor"],
             "forward (in the server)": row["server_forward_median"],
             "audit INSERT": measured["audit INSERT"],
@@ -43,6 +43,10 @@ def stage_rows(results: dict) -> dict[str, dict[str, float]]:
         parts["HTTP, gunicorn, Django (rest)"] = max(0.0, row["api_median"] - sum(parts.values()))
         table[row["label"]] = parts
     return table
+
+
+def _checks_and_decode(parts: dict[str, float]) -> float:
+    return parts["parent checks + hash"] + parts["decode in the decoder process"]
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -116,17 +120,26 @@ def _headline(results: dict, drawn: dict) -> str:
 def _stages(results: dict, table: dict, drawn: dict) -> str:
     names = list(next(iter(table.values())))
     lines = [prose.STAGES, ""]
-    lines += _head("image", *names, "floor: (warm forward + checks) / warm forward")
+    lines += _head("image", *names, "floor: (warm forward + checks + decode) / warm forward")
     by_label = {r["label"]: r for r in results["headline"]}
+    floors = {}
     for label, parts in table.items():
         bare = by_label[label]["bare_median"]
-        floor = (bare + parts["checks (incl. the decode)"]) / bare
-        lines.append(_row(label, *(f"{parts[n]:.1f}" for n in names), _x(floor)))
-    floors = {
-        label: (by_label[label]["bare_median"] + parts["checks (incl. the decode)"])
-        / by_label[label]["bare_median"]
-        for label, parts in table.items()
-    }
+        floors[label] = (bare + _checks_and_decode(parts)) / bare
+        lines.append(_row(label, *(f"{parts[n]:.1f}" for n in names), _x(floors[label])))
+    lines += ["", prose.SANDBOX_STAGE, ""]
+    lines += _head("image", "decode in the decoder process", "the same `prepare` here",
+                   "difference: the sandbox")  # fmt: skip
+    for label in table:
+        measured = results["stages"][label]
+        lines.append(
+            _row(
+                label,
+                _ms(measured["decode in the decoder process"]),
+                _ms(measured["prepare in this process"]),
+                _ms(measured["sandbox overhead"]),
+            )
+        )
     why = prose.WHY_NOT_MET.format(floor_2=floors["2 MP JPEG"], floor_12=floors["12 MP JPEG"])
     lines += ["", f"![Stages]({drawn['stages']})", "", why, ""]
     return "\n".join(lines)
@@ -216,9 +229,13 @@ def _memory(results: dict, drawn: dict) -> str:
     hwm = max(mem["hwm_kb"].values(), default=0) / MIB
     after = peaks.get("idle after", {}).get("max_kb", 0) / MIB
     trough = peaks["worst-case images + 100 MB bodies"]["min_kb"] / MIB
+    decoder_top = max((p["max_kb"] for p in mem["decoder_peaks_kb"].values()), default=0) / MIB
+    decoder_hwm = max(mem["decoder_hwm_kb"].values(), default=0) / MIB
     lines += [
         "",
-        prose.MEMORY_BOUND.format(idle=idle, top=top, hwm=hwm, after=after),
+        prose.MEMORY_BOUND.format(
+            idle=idle, top=top, hwm=hwm, after=after, decoders=decoder_top, decoder_hwm=decoder_hwm
+        ),
         "",
         (prose.FLAT if trough <= idle * 1.3 else prose.NOT_FLAT).format(
             trough=trough, idle=idle, after=after
@@ -229,21 +246,6 @@ def _memory(results: dict, drawn: dict) -> str:
         prose.MEMORY_WHY,
         "",
     ]
-    lines += _head(
-        "8000x8000 PNG", "extra peak, as is", "time", "extra peak, reduced first", "time"
-    )
-    for r in results["tried"]["worst_case"]:
-        now, lean = r["as is"], r["reduced first"]
-        lines.append(
-            _row(
-                r["mode"],
-                f"{now['peak_mib']:.0f} MiB",
-                _ms(now["ms"]),
-                f"{lean['peak_mib']:.0f} MiB",
-                _ms(lean["ms"]),
-            )  # fmt: skip
-        )
-    lines += ["", prose.MEMORY_FIX, ""]
     return "\n".join(lines)
 
 
@@ -263,3 +265,166 @@ def _growth(results: dict, drawn: dict) -> str:
         )
     lines += ["", f"![Throughput against concurrency]({drawn['concurrency']})", "", prose.SCALING]
     return "\n".join(lines) + "\n"
+
+
+# --- the decode budget ------------------------------------------------------------------------
+
+WAYS = {
+    "itimer": "in process: ITIMER_PROF, a Python handler raises",
+    "thread": "worker thread with a deadline",
+    "decoder": "decoder process (DecoderPool, as served)",
+}
+
+
+def _budget(results: dict, drawn: dict) -> str:
+    found = results["budget"]
+    sections = [
+        prose.BUDGET_INTRO,
+        "",
+        _enforcement(found["enforcement"]),
+        _worst(found["worst"], drawn),
+        _attack(found["attack"]),
+    ]
+    return "\n".join(sections)
+
+
+def _enforcement(found: dict) -> str:
+    lines = [prose.ENFORCEMENT.format(budget=found["budget_ms"]), ""]
+    lines += _head(
+        "decode", "way", "stopped", "the caller could answer after", "the decode ended after",
+        "CPU it took",
+    )  # fmt: skip
+    for item in found["inputs"]:
+        label = (
+            f"{item['label']} ({item['bytes']:,} bytes; unbounded: {item['unbounded_ms']:.0f} ms)"
+        )
+        for name, way in item["ways"].items():
+            lines.append(
+                _row(
+                    label,
+                    WAYS[name],
+                    f"{way['stopped']}/{way['runs']}",
+                    _ms(way["answer_ms"]),
+                    _ms(way["ended_ms"]),
+                    _ms(way["cpu_ms"]),
+                )
+            )
+            label = ""
+    overhead = found["overhead"]
+    lines += ["", prose.OVERHEAD.format(bytes=overhead["bytes"], repeats=overhead["repeats"]), ""]
+    lines += _head("way", "2 MP JPEG, median", "added to the plain decode (paired median)")
+    for name, median in overhead["median_ms"].items():
+        added = overhead["overhead_ms"].get(name)
+        lines.append(_row(WAYS.get(name, name), _ms(median), "-" if added is None else _ms(added)))
+    decoder = overhead["overhead_ms"]["decoder"]
+    verdict = "met" if decoder <= prose.OVERHEAD_TARGET_MS else "not met"
+    lines += ["", prose.WHY_SUBPROCESS.format(decoder=decoder, verdict=verdict), ""]
+    return "\n".join(lines)
+
+
+def _mib(kb: int | None) -> str:
+    return "-" if kb is None else f"{kb / MIB:.0f} MiB"
+
+
+def _worst(found: dict, drawn: dict) -> str:
+    limits = found["limits"]
+    served = {r["name"]: r for r in found["served"]["rows"]}
+    lines = [prose.WORST.format(**limits), ""]
+    lines += _head(
+        "upload", "bytes", "verdict", "decoder CPU", "decoder peak above its idle",
+        "wall clock (fresh decoder)", "through the server", "worker VmHWM so far",
+        "its decoders' VmHWM",
+    )  # fmt: skip
+    for r in found["worst"]:
+        cpu = _worst_cpu(r)
+        via = served.get(r["name"], {})
+        answer = f"{via.get('status', '-')} {via.get('code', '')}, {via.get('ms', 0):.0f} ms"
+        lines.append(
+            _row(
+                f"`{r['name']}`",
+                f"{r['bytes']:,}",
+                r["verdict"],
+                cpu,
+                _mib(r["above_idle_kb"]),
+                _ms(r["wall_ms"]),
+                answer,
+                _mib(via.get("worker_hwm_kb")),
+                _mib(via.get("decoders_hwm_kb")),
+            )
+        )
+    worker = found["served"]
+    rows = found["served"]["rows"]
+    lines += [
+        "",
+        prose.WORST_SUMMARY.format(
+            idle=worker["idle_kb"] / MIB,
+            worker_peak=max((r["worker_hwm_kb"] for r in rows), default=0) / MIB,
+            after=worker["after_kb"] / MIB,
+            decoder_peak=max((r["decoders_hwm_kb"] for r in rows), default=0) / MIB,
+            above=max((r["above_idle_kb"] or 0 for r in found["worst"]), default=0) / MIB,
+            cpu=max((r["cpu_ms"] or 0 for r in found["worst"]), default=0),
+            **limits,
+        ),
+        "",
+        f"![The worst allowed uploads]({drawn['budget']})",
+        "",
+        prose.REFUSED_CASES,
+        "",
+    ]
+    lines += _head("upload", "bytes", "answer", "time to the answer (fresh decoder)")
+    for r in found["refused"]:
+        lines.append(_row(f"`{r['name']}`", f"{r['bytes']:,}", r["verdict"], _ms(r["wall_ms"])))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _worst_cpu(r: dict) -> str:
+    """The decoder's CPU, or how far over the budget a stopped decode was."""
+    if r["cpu_ms"] is not None:
+        return _ms(r["cpu_ms"])
+    if r["verdict"] != "too_costly":
+        return "-"
+    unbounded = r.get("unbounded", {})
+    if unbounded.get("cpu_ms") is None:
+        return "stopped at the budget"
+    above = _mib(unbounded.get("above_idle_kb"))
+    return f"stopped at the budget (with room: {unbounded['cpu_ms']:.0f} ms, {above})"
+
+
+def _attack(found: dict) -> str:
+    lines = [prose.ATTACK.format(seconds=found["seconds"], services=found["services"]), ""]
+    lines += _head("legitimate client (2 MP JPEG)", "requests/s", "median", "p95", "max", "answers")
+    for label, key in (("alone", "calm"), ("while two clients attack", "attacked")):
+        r = found[key]
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+        lines.append(
+            _row(
+                label,
+                f"{r['rps']:.1f}",
+                _ms(r["median_ms"]),
+                _ms(r["p95_ms"]),
+                _ms(r["max_ms"]),
+                answers,
+            )  # fmt: skip
+        )
+    lines += [""]
+    lines += _head("attacker", "upload", "sent", "answers", "in the audit trail")
+    for r in found["attackers"]:
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(r["answers"].items()))
+        lines.append(
+            _row(r["address"], f"`{r['case']}`", r["sent"], answers, f"{r['audited']}/{r['sent']}")
+        )
+    median_s = found["attacked"]["median_ms"] / 1000
+    verdict = "met" if median_s < 1.0 else "not met"
+    audited = all(r["audited"] == r["sent"] for r in found["attackers"])
+    lines += [
+        "",
+        prose.ATTACK_RESULT.format(
+            median=found["attacked"]["median_ms"],
+            calm=found["calm"]["median_ms"],
+            verdict=verdict,
+            audited="every one" if audited else "**not every one**",
+        ),
+        "",
+    ]
+    return "\n".join(lines)
