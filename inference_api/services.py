@@ -24,17 +24,25 @@ from django.utils import timezone
 
 from .clients import rate_limit_key
 from .models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile, normalize_network
-from .records import RequestRecord
+from .records import OPTIONS_OUTCOME, RequestRecord
 
 logger = logging.getLogger(__name__)
 
-# Cheap refusals that a flood is made of: counted, one row per client per window.
-# Wrong methods and unknown paths are among them because nothing rate-limits
-# them: the guard runs only in the view of a POST.
-# Refusals decided before the body is read; during a Redis outage with the
-# limiter failing closed every request is a `service_unavailable`.
+# Answers that cost nothing and that a flood is made of: counted, one row per
+# client, outcome and window, so writing the audit cannot become the DoS.
+# All are decided before the body is read: wrong keys (401), blocks (403),
+# unknown paths (404), wrong methods (405), OPTIONS, over-limit (429), and
+# during a Redis outage with the limiter failing closed `service_unavailable`.
 AGGREGATED_OUTCOMES = frozenset(
-    {"rate_limited", "blocked", "method_not_allowed", "not_found", "service_unavailable"}
+    {
+        "rate_limited",
+        "blocked",
+        "invalid_api_key",
+        "method_not_allowed",
+        "not_found",
+        OPTIONS_OUTCOME,
+        "service_unavailable",
+    }
 )
 AGGREGATE_WINDOW_SECONDS = 60
 # The blocklist is cached in the shared cache, so every worker sees a change

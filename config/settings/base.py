@@ -45,7 +45,7 @@ MIDDLEWARE = [
     "inference_api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "inference_api.cors.ApiCorsMiddleware",
     "inference_api.middleware.AuditMiddleware",
     "inference_api.middleware.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
