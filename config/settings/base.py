@@ -43,7 +43,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "inference_api.middleware.RequestIdMiddleware",
+    # Before SecurityMiddleware: only a trusted proxy may say the request was HTTPS.
+    "inference_api.edge.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "inference_api.edge.AdminNetworkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "inference_api.cors.ApiCorsMiddleware",
     "inference_api.middleware.AuditMiddleware",
@@ -217,6 +220,10 @@ CORS_ALLOW_CREDENTIALS = False
 CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
 # A browser must be allowed to send the API key header, or keyed calls fail preflight.
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
+
+# --- the admin: who may reach it ---------------------------------------------------------
+# Empty: the admin answers everyone; else 404 from any other client address.
+ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
 
 # --- quarantine and retention ---------------------------------------------------------
 QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 1024)
