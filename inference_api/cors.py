@@ -1,9 +1,8 @@
 """CORS for the API (django-cors-headers), with preflights admitted like any request."""
 
+from corsheaders.middleware import CorsMiddleware
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-
-from corsheaders.middleware import CorsMiddleware
 
 
 class ApiCorsMiddleware(CorsMiddleware):

@@ -3,8 +3,8 @@
 import logging
 import time
 import uuid
-from http import HTTPStatus
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse

@@ -1,4 +1,4 @@
-"""The edge's limits, live: who a request is counted as, the admin's rate, slow clients, connections.
+"""The edge's limits, live: who a request counts as, the admin's rate, slow clients, connections.
 
 Debian's nginx runs deploy/nginx.conf itself (tests/e2e/test_nginx.py renders
 it) in front of gunicorn; the /64 map is also run on its own, fed addresses

@@ -1,4 +1,4 @@
-"""What a request's edge may claim: HTTPS only through a trusted proxy, the admin only from its networks."""
+"""What the edge of a request may claim: HTTPS via a trusted proxy, the admin from its networks."""
 
 from http import HTTPStatus
 
