@@ -6,10 +6,12 @@ guessed at. The other modules in this package only pick defaults for their
 profile; they never read the environment themselves.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from botocore.config import Config as BotoConfig
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -37,6 +39,9 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "analysis",
     "inference_api",
 ]
@@ -46,6 +51,7 @@ MIDDLEWARE = [
     # Before SecurityMiddleware: only a trusted proxy may say the request was HTTPS.
     "inference_api.edge.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "inference_api.edge.AdminNetworkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "inference_api.cors.ApiCorsMiddleware",
@@ -55,8 +61,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -80,6 +89,13 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out username or address before any
+# password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -213,6 +229,10 @@ INFERENCE_QUEUE_TIMEOUT = env.float("INFERENCE_QUEUE_TIMEOUT", default=2.0)
 # How many workers serve; more than one needs a shared rate-limit cache.
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 
+# gunicorn's listening address: read here (gunicorn's config reads it too) so
+# that preflight can refuse a published gunicorn without a proxy in front.
+GUNICORN_BIND = env.str("GUNICORN_BIND", default="127.0.0.1:8000")
+
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_METHODS = ("POST", "OPTIONS")
@@ -221,9 +241,23 @@ CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
 # A browser must be allowed to send the API key header, or keyed calls fail preflight.
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
-# --- the admin: who may reach it ---------------------------------------------------------
+# --- the admin: who may reach it, and its login ---------------------------------------
 # Empty: the admin answers everyone; else 404 from any other client address.
 ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
+ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
+# django-axes: a username, and separately an address, is locked out after
+# ADMIN_LOGIN_FAILURE_LIMIT failures until ADMIN_LOGIN_COOLOFF_MINUTES pass
+# without one. The address is the client's as clients.py resolves it.
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "inference_api.clients.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+OTP_TOTP_ISSUER = "Image classification API"
 
 # --- quarantine and retention ---------------------------------------------------------
 QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 1024)
@@ -263,6 +297,22 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- security ---------------------------------------------------------------------------
+# On every response; it matters on the HTML pages (admin, /api/docs/): no
+# inline script, nothing from another origin, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
