@@ -22,7 +22,9 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
+from . import abuse_checks
 from .clients import parse_networks
+from .verdicts import Verdict, failed, passed
 
 ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_UPLOAD_BYTES_CEILING = 50 * 1024 * 1024
@@ -51,22 +53,6 @@ KNOWN_SECRET_KEYS = frozenset(
 SECRET_KEY_MIN_LENGTH = 50
 SECRET_KEY_MIN_UNIQUE = 5
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one checklist item, with the reason in a few words."""
-
-    ok: bool
-    detail: str
-
-
-def passed(detail: str) -> Verdict:
-    return Verdict(True, detail)
-
-
-def failed(detail: str) -> Verdict:
-    return Verdict(False, detail)
 
 
 def check_allowlist() -> Verdict:
@@ -322,6 +308,20 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
                   "Keep QUARANTINE_DIR outside served folders; no public ACL on the bucket."),
     ChecklistItem("inference_api.E012", "running user not root", check_not_root,
                   "Run the server as an unprivileged user (the image's USER)."),
+    ChecklistItem("inference_api.E013", "gunicorn behind the proxy",
+                  abuse_checks.check_gunicorn_behind_proxy,
+                  "Bind gunicorn to loopback, or put deploy/nginx.conf in front and set "
+                  "TRUSTED_PROXIES to its address."),
+    ChecklistItem("inference_api.E014", "admin login lockout", abuse_checks.check_admin_lockout,
+                  "Keep django-axes' backend first and its middleware; set "
+                  "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES."),
+    ChecklistItem("inference_api.W015", "admin two-factor login", abuse_checks.check_admin_2fa,
+                  "Enroll staff TOTP devices in the admin, then set ADMIN_REQUIRE_2FA=true."),
+    ChecklistItem("inference_api.E016", "admin networks", abuse_checks.check_admin_networks,
+                  "List CIDRs in ADMIN_ALLOWED_NETWORKS, or leave it empty."),
+    ChecklistItem("inference_api.E017", "Content-Security-Policy",
+                  abuse_checks.check_content_security_policy,
+                  "Keep csp.middleware.CSPMiddleware and a script-src without 'unsafe-inline'."),
 )
 
 
@@ -336,9 +336,10 @@ def run_item(item: ChecklistItem) -> Verdict:
 def _as_system_check(item: ChecklistItem) -> Callable[..., list[checks.CheckMessage]]:
     def system_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         verdict = run_item(item)
-        if verdict.ok:
+        if verdict.ok and not verdict.warning:
             return []
-        return [checks.Error(f"{item.title}: {verdict.detail}", hint=item.hint, id=item.id)]
+        level = checks.Warning if verdict.ok else checks.Error
+        return [level(f"{item.title}: {verdict.detail}", hint=item.hint, id=item.id)]
 
     system_check.__name__ = f"check_{item.id.rsplit('.', 1)[-1].lower()}"
     return system_check

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT_ITEM = "running user not root"
 DJANGO_ITEM = "Django's deploy checks"
 ALL_TITLES = {item.title for item in CHECKLIST} | {DJANGO_ITEM}
-LINE = re.compile(r"^(?P<mark>[✓✗]) (?P<title>[^:]+): (?P<detail>.+)$")
+LINE = re.compile(r"^(?P<mark>[✓✗!]) (?P<title>[^:]+): (?P<detail>.+)$")
 
 
 def as_root() -> set[str]:
@@ -95,6 +95,18 @@ def test_it_prints_one_line_per_item_and_passes_a_correct_configuration(producti
     assert passed == (not as_root())
 
 
+def test_it_warns_without_failing_when_staff_log_in_without_a_second_factor(
+    production, capsys
+):
+    production.ADMIN_REQUIRE_2FA = False
+    passed, output = run_preflight(capsys)
+    assert parse(output)["admin two-factor login"] == "!"
+    assert passed == (not as_root())
+    production.ADMIN_REQUIRE_2FA = True
+    _, output = run_preflight(capsys)
+    assert parse(output)["admin two-factor login"] == "✓"
+
+
 def test_it_never_prints_a_secret(production, capsys):
     production.R2_SECRET_ACCESS_KEY = "r2-secret-value-123"
     _, output = run_preflight(capsys)
@@ -126,6 +138,19 @@ WRONG_CONFIGURATIONS = {
     "example secret": ({"SECRET_KEY": "change-me"}, {"secrets from the environment", DJANGO_ITEM}),
     "hash not pinned": ({"MODEL_SHA256": ""}, {"model hash pinned"}),
     "no HSTS": ({"SECURE_HSTS_SECONDS": 0}, {DJANGO_ITEM}),
+    "gunicorn published alone": (
+        {"GUNICORN_BIND": "0.0.0.0:8000", "TRUSTED_PROXIES": []}, {"gunicorn behind the proxy"},
+    ),
+    "no login lockout": (
+        {"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]},
+        # django-axes' own check (a security check) refuses it too.
+        {"admin login lockout", DJANGO_ITEM},
+    ),
+    "admin networks malformed": ({"ADMIN_ALLOWED_NETWORKS": ["10.0.0.0/33"]}, {"admin networks"}),
+    "inline script allowed": (
+        {"CONTENT_SECURITY_POLICY": {"DIRECTIVES": {"script-src": ["'self'", "'unsafe-inline'"]}}},
+        {"Content-Security-Policy"},
+    ),
 }
 
 
@@ -180,6 +205,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict:
         "WEB_CONCURRENCY": "4",
         "CORS_ALLOWED_ORIGINS": "https://app.example.com",
         "TRUSTED_PROXIES": "10.0.0.0/8",
+        "ADMIN_REQUIRE_2FA": "true",
         "VAR_DIR": str(tmp_path / "var"),
     }
     env.update(overrides)
