@@ -1,4 +1,4 @@
-"""Checklist items for the abuse controls: the proxy in front, the admin's login, CSP.
+"""Checklist items for the abuse controls: the proxy, the admin's login, CSP, the quarantine.
 
 Each is a function of the live configuration returning a Verdict, listed in
 checks.CHECKLIST with the others.
@@ -100,3 +100,18 @@ def check_content_security_policy() -> Verdict:
     if unsafe:
         return failed(f"script-src allows {', '.join(unsafe)}")
     return passed(f"script-src {' '.join(scripts)}")
+
+
+def check_quarantine_budgets() -> Verdict:
+    """The quarantine's budgets are set and fair: per client below the total, a daily row cap."""
+    total = settings.QUARANTINE_MAX_BYTES
+    per_client = settings.QUARANTINE_MAX_BYTES_PER_CLIENT
+    rows = settings.QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY
+    if total <= 0 or per_client <= 0 or rows <= 0:
+        return failed("QUARANTINE_MAX_BYTES and the per-client budgets must be > 0")
+    if per_client > total:
+        return failed(f"QUARANTINE_MAX_BYTES_PER_CLIENT={per_client} is over the total {total}")
+    return passed(
+        f"{total} bytes (oldest evicted first, warned at 80%), {per_client} and "
+        f"{rows} flagged rows a day per client"
+    )

@@ -1,5 +1,7 @@
 """The admin site: staff log in with a password and, when ADMIN_REQUIRE_2FA is on, a TOTP token.
 
+Its home page also warns when the quarantine is nearly full (quarantine_budget).
+
 django-otp's OTPAdminSite always asks for a token; this one asks only when the
 setting says so, read at each request, so the same site serves both modes.
 Devices are enrolled in the admin (django-otp's "TOTP devices"), by a
@@ -7,9 +9,10 @@ superuser, before the setting is turned on.
 """
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
@@ -23,6 +26,20 @@ class StaffAdminSite(OTPAdminSite):
     @property
     def login_template(self) -> str | None:
         return OTPAdminSite.login_template if settings.ADMIN_REQUIRE_2FA else None
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The admin's home page, with a warning when the quarantine is nearly full."""
+        from . import quarantine_budget  # the models are not ready when this module loads
+
+        current = quarantine_budget.usage()
+        if current.nearly_full:
+            messages.warning(
+                request,
+                f"The quarantine is {current.ratio:.0%} full ({current.used} of "
+                f"{current.budget} bytes): the oldest unreviewed files are evicted to "
+                "make room. Review and purge, or raise QUARANTINE_MAX_BYTES.",
+            )
+        return super().index(request, extra_context)
 
     def has_permission(self, request: HttpRequest) -> bool:
         """Active staff; with ADMIN_REQUIRE_2FA, also verified by a device at this login."""

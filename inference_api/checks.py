@@ -322,6 +322,9 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("inference_api.E017", "Content-Security-Policy",
                   abuse_checks.check_content_security_policy,
                   "Keep csp.middleware.CSPMiddleware and a script-src without 'unsafe-inline'."),
+    ChecklistItem("inference_api.E018", "quarantine budgets", abuse_checks.check_quarantine_budgets,
+                  "Set QUARANTINE_MAX_BYTES above QUARANTINE_MAX_BYTES_PER_CLIENT, and "
+                  "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY."),
 )
 
 

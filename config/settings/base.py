@@ -264,6 +264,11 @@ QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 102
 QUARANTINE_MAX_BYTES_PER_CLIENT = env.int(
     "QUARANTINE_MAX_BYTES_PER_CLIENT", default=50 * 1024 * 1024
 )
+# Flagged rows (and so quarantine attempts) one client may add in 24 hours;
+# past it, its hostile rejections are audited as ordinary rows.
+QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY = env.int(
+    "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY", default=200
+)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
 
 # --- observability ----------------------------------------------------------------------

@@ -57,6 +57,15 @@ def test_two_factor_off_is_a_warning_not_a_failure(settings):
     assert not abuse_checks.check_admin_2fa().warning
 
 
+def test_the_quarantine_budgets_pass_as_configured_and_fail_when_unfair(settings):
+    assert abuse_checks.check_quarantine_budgets().ok
+    settings.QUARANTINE_MAX_BYTES_PER_CLIENT = settings.QUARANTINE_MAX_BYTES + 1
+    assert not abuse_checks.check_quarantine_budgets().ok
+    settings.QUARANTINE_MAX_BYTES_PER_CLIENT = 1
+    settings.QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY = 0
+    assert not abuse_checks.check_quarantine_budgets().ok
+
+
 def test_the_csp_passes_as_configured_and_fails_with_inline_script(settings):
     assert abuse_checks.check_content_security_policy().ok
     inline = {"default-src": ["'self'", "'unsafe-inline'"]}
