@@ -235,6 +235,16 @@ def test_check_deploy_is_clean_under_the_production_settings(tmp_path):
 
 
 @pytest.mark.slow
+def test_preflight_refuses_gunicorn_published_without_a_proxy(tmp_path):
+    env = production_env(tmp_path, GUNICORN_BIND="0.0.0.0:8000", TRUSTED_PROXIES="")
+    result = manage(env, "preflight")
+    assert result.returncode == 1
+    assert failing(result.stdout) == {"gunicorn behind the proxy"}
+    published = production_env(tmp_path, GUNICORN_BIND="0.0.0.0:8000")
+    assert manage(published, "preflight").returncode == 0
+
+
+@pytest.mark.slow
 def test_preflight_names_what_is_wrong_in_a_real_environment(tmp_path):
     env = production_env(tmp_path, REDIS_URL="", CORS_ALLOWED_ORIGINS="*", MODEL_SHA256="")
     result = manage(env, "preflight")
