@@ -52,16 +52,28 @@ start_engine() {
         > "$engine_dir/dockerd.log" 2>&1 &
     dockerd_pid=$!
     export DOCKER_HOST="unix://$engine_dir/docker.sock"
-    # The CLI of the same package as the daemon: its `build` speaks BuildKit
-    # without the buildx plugin.
-    export DOCKER=/usr/bin/docker
     for _ in $(seq 60); do
-        "$DOCKER" info > /dev/null 2>&1 && return 0
+        /usr/bin/docker info > /dev/null 2>&1 && return 0
         kill -0 "$dockerd_pid" 2>/dev/null || break
         sleep 1
     done
     tail -20 "$engine_dir/dockerd.log" >&2
     give_up "dockerd did not start (log above)"
+}
+
+# A docker CLI whose `build` speaks BuildKit (for the build secrets): one with
+# the buildx plugin, or Debian's docker.io 20.10, which has it built in.
+pick_cli() {
+    local cli
+    for cli in ${DOCKER:-} docker /usr/bin/docker; do
+        command -v "$cli" > /dev/null || continue
+        if "$cli" buildx version > /dev/null 2>&1 \
+            || "$cli" version --format '{{.Client.Version}}' 2>/dev/null | grep -q '^20\.'; then
+            export DOCKER=$cli
+            return 0
+        fi
+    done
+    give_up "no docker CLI with BuildKit (install the buildx plugin, or Debian's docker.io)"
 }
 
 if ${DOCKER:-docker} info > /dev/null 2>&1; then
@@ -70,4 +82,6 @@ else
     start_engine
     echo "image-test: started dockerd on $DOCKER_HOST"
 fi
+pick_cli
+echo "image-test: docker CLI $DOCKER"
 "$PYTHON" deploy/image/smoke.py

@@ -142,7 +142,7 @@ def test_requests_and_limits_follow_the_workers():
 # (docs/deploy.md section 8), what the worst allowed upload adds to a worker
 # while it decodes (docs/benchmarks.md, "Memory under the worst-case uploads":
 # 2011 - 463 MiB), and /dev/shm's cap (a memory-backed emptyDir counts).
-ONE_WORKER_MIB = 586
+ONE_WORKER_MIB = 602
 IDLE_WORKER_MIB = 25
 WORST_UPLOAD_MIB = 2011 - 463
 SHM_MIB = 64
