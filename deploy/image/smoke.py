@@ -52,8 +52,12 @@ def free_port() -> int:
 def base_image(made: list[str]) -> str:
     """PYTHON_IMAGE when the engine has or can pull it, else a stand-in made here."""
     wanted = os.environ.get("PYTHON_IMAGE", "python:3.11-slim")
-    if engine.image_exists(wanted) or engine.try_pull(wanted):
-        print(f"base: {wanted}")
+    if engine.image_exists(wanted):
+        print(f"base: {wanted}, already in the engine")
+        return wanted
+    if engine.try_pull(wanted):
+        made.append(wanted)
+        print(f"base: {wanted}, pulled")
         return wanted
     print(f"base: {wanted} cannot be pulled; making a stand-in from Debian bookworm (Python 3.11)")
     started = time.monotonic()
@@ -113,8 +117,8 @@ def app_environment(port: int) -> dict[str, str]:
 def one_off(env: dict[str, str], *command: str) -> None:
     """A management command in its own hardened, removed-after container."""
     started = time.monotonic()
-    engine.cli("run", "--rm", *hardened_run_args(env), "--entrypoint", "python", APP_IMAGE,
-               "manage.py", *command, timeout=600)
+    engine.cli("run", "--rm", "--name", f"{SERVER}-{command[0]}", *hardened_run_args(env),
+               "--entrypoint", "python", APP_IMAGE, "manage.py", *command, timeout=600)
     print(f"ok: one-off `manage.py {' '.join(command)}` ({time.monotonic() - started:.0f} s)")
 
 
@@ -180,8 +184,16 @@ def check_no_writes() -> str:
 
 def cleanup(images: list[str]) -> None:
     """Removes what this run made; each step is tried even when another fails."""
-    for args in (["rm", "-f", "-v", SERVER], ["volume", "rm", "-f", VOLUME],
-                 ["image", "rm", "-f", *images]):
+    steps = [["volume", "rm", "-f", VOLUME]] + ([["image", "rm", "-f", *images]] if images else [])
+    try:
+        # The server and any one-off left behind (a timeout leaves it running).
+        left = engine.cli("ps", "-a", "--filter", f"name=^{SERVER}$", "--filter",
+                          f"name=^{SERVER}-", "--format", "{{.Names}}")
+        if left.split():
+            steps.insert(0, ["rm", "-f", "-v", *left.split()])
+    except engine.EngineError as exc:
+        print(f"cleanup: {exc}", file=sys.stderr)
+    for args in steps:
         try:
             engine.cli(*args, timeout=120)
         except engine.EngineError as exc:
