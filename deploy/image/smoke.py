@@ -90,13 +90,19 @@ def build(base: str) -> float:
         return time.monotonic() - started
 
 
-def hardened_run_args(env: dict[str, str]) -> list[str]:
+def hardened_run_args(env_file: Path) -> list[str]:
     """`docker run` flags production uses: the same for one-off and server containers."""
     args = ["--network", "host", "--read-only", "--cap-drop", "ALL"]
     args += ["--security-opt", "no-new-privileges", "-v", f"{VOLUME}:{VAR_DIR}"]
-    for name, value in env.items():
-        args += ["-e", f"{name}={value}"]
-    return args
+    # An env file (mode 600), not -e flags: SECRET_KEY stays off command lines.
+    return args + ["--env-file", str(env_file)]
+
+
+def write_env_file(folder: Path, env: dict[str, str]) -> Path:
+    path = folder / "app.env"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{name}={value}\n" for name, value in env.items()))
+    return path
 
 
 def app_environment(port: int) -> dict[str, str]:
@@ -114,7 +120,7 @@ def app_environment(port: int) -> dict[str, str]:
     }
 
 
-def one_off(env: dict[str, str], *command: str) -> None:
+def one_off(env: Path, *command: str) -> None:
     """A management command in its own hardened, removed-after container."""
     started = time.monotonic()
     engine.cli("run", "--rm", "--name", f"{SERVER}-{command[0]}", *hardened_run_args(env),
@@ -122,7 +128,7 @@ def one_off(env: dict[str, str], *command: str) -> None:
     print(f"ok: one-off `manage.py {' '.join(command)}` ({time.monotonic() - started:.0f} s)")
 
 
-def start_server(env: dict[str, str]) -> None:
+def start_server(env: Path) -> None:
     # The image's HEALTHCHECK command, probed every 2 s instead of 30 s to keep CI short.
     engine.cli("run", "-d", "--name", SERVER, "--health-interval", "2s",
                *hardened_run_args(env), APP_IMAGE)
@@ -202,6 +208,7 @@ def cleanup(images: list[str]) -> None:
 
 def main() -> int:
     made: list[str] = []
+    scratch = tempfile.TemporaryDirectory()
     try:
         base = base_image(made)
         seconds = build(base)
@@ -210,7 +217,7 @@ def main() -> int:
         print(f"build: {APP_IMAGE} built in {seconds:.0f} s; image size {size / 1e9:.2f} GB")
         engine.cli("volume", "create", VOLUME)
         port = free_port()
-        env = app_environment(port)
+        env = write_env_file(Path(scratch.name), app_environment(port))
         one_off(env, "migrate", "--noinput")
         one_off(env, "export_model", "--if-missing")
         start_server(env)
@@ -226,6 +233,7 @@ def main() -> int:
         return 1
     finally:
         cleanup(made)
+        scratch.cleanup()
 
 
 if __name__ == "__main__":
