@@ -41,7 +41,7 @@ start_engine() {
     if ! command -v dockerd > /dev/null || ! command -v mmdebstrap > /dev/null; then
         echo "image-test: installing docker.io and mmdebstrap"
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends docker.io mmdebstrap > /dev/null; } \
+            docker.io mmdebstrap > /dev/null; } \
             || give_up "could not install docker.io and mmdebstrap with apt-get"
     fi
     engine_dir=$(mktemp -d /var/tmp/inference-api-engine.XXXXXX)
