@@ -218,3 +218,8 @@ def test_the_autoscaler_and_the_disruption_budget_keep_one_pod_serving():
     service = one(OBJECTS, "Service")["spec"]
     assert service["selector"].items() <= labels.items()
     assert service["ports"][0]["targetPort"] == "http"
+
+
+def test_a_decode_is_stopped_before_gunicorn_kills_its_worker():
+    assert float(CONFIG["DECODE_WALL_SECONDS"]) < int(CONFIG["GUNICORN_TIMEOUT"])
+    assert float(CONFIG["DECODE_CPU_SECONDS"]) <= float(CONFIG["DECODE_WALL_SECONDS"])
