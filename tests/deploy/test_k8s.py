@@ -7,11 +7,15 @@ gunicorn's timeouts and README's configuration table. `make k8s-check`
 validates the same files against Kubernetes' schemas and checkov's policies.
 """
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from inference_api.checks import check_trusted_proxies
 from inference_api.middleware import UploadLimitMiddleware
 from tests.deploy.k8s_manifests import K8S, example_secret, kustomization, one, render
 from tests.test_dockerfile import arg_defaults, env_values, final_stage
@@ -223,3 +227,19 @@ def test_the_autoscaler_and_the_disruption_budget_keep_one_pod_serving():
 def test_a_decode_is_stopped_before_gunicorn_kills_its_worker():
     assert float(CONFIG["DECODE_WALL_SECONDS"]) < int(CONFIG["GUNICORN_TIMEOUT"])
     assert float(CONFIG["DECODE_CPU_SECONDS"]) <= float(CONFIG["DECODE_WALL_SECONDS"])
+
+
+def test_the_production_settings_accept_the_configmap_and_the_secrets_keys():
+    """Every value parses as the app parses it: a typo here would crash every pod."""
+    env = {"PATH": os.environ["PATH"], **CONFIG, **example_secret()["stringData"]}
+    env["SECRET_KEY"] = "k" * 60  # the placeholder's shape is not what is checked here
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+
+
+def test_the_trusted_proxies_pass_the_apps_own_checklist(settings):
+    settings.TRUSTED_PROXIES = CONFIG["TRUSTED_PROXIES"].split(",")
+    verdict = check_trusted_proxies()
+    assert verdict.ok, verdict.detail
