@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Production image of the image-classification API.
 #
 # Build:  docker build -t inference-api .
@@ -7,30 +5,47 @@
 #         with a read-only root filesystem; /var/lib/app (VAR_DIR) is the one folder
 #         it writes to (the model cache), so mount a volume or a tmpfs there.
 #
-# PyTorch comes from PyTorch's own CPU-only wheel index
-# (https://download.pytorch.org/whl/cpu): PyPI's default Linux wheels bundle CUDA
-# and weigh several GB more. The torch/torchvision versions are taken from
-# requirements/base.txt, so the image and the pinned requirements cannot drift;
-# `==2.14.1` matches the index's `2.14.1+cpu` builds (PEP 440 local versions).
+# No `# syntax=` line: it would make BuildKit fetch a frontend image from a
+# registry; the engine's built-in frontend reads everything below.
+#
+# PyTorch comes from PyTorch's own CPU-only wheel index by default
+# (TORCH_INDEX_URL): PyPI's default Linux wheels bundle CUDA and weigh several
+# GB more. An empty TORCH_INDEX_URL takes torch from pip's own configuration,
+# as `make image-test` does on a machine whose pip config lists a mirror. The
+# torch/torchvision versions are taken from requirements/base.txt, so the image
+# and the pinned requirements cannot drift; `==2.14.1` matches the CPU index's
+# `2.14.1+cpu` builds (PEP 440 local versions).
+#
+# Optional build secrets, for a build behind a mirror or a private CA (never in
+# a layer): `--secret id=pip.conf,src=...` is read as pip's configuration file,
+# `--secret id=ca.crt,src=...` is there for that file's `cert =` line.
+#
+# The base must provide python3 with its venv module (python:3.11-slim does;
+# deploy/image/standin-base.sh makes an equivalent from Debian's packages).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- build: a virtualenv with every dependency, nothing else --------------------
 FROM ${PYTHON_IMAGE} AS build
 
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
-RUN python -m venv /opt/venv
+# python3: the name both python:3.11-slim and Debian's python3 package provide.
+RUN python3 -m venv /opt/venv
 
 WORKDIR /build
 # Only the requirements, so this layer is rebuilt when they change, not the code.
 COPY requirements/ requirements/
-RUN grep -E '^(torch|torchvision)==' requirements/base.txt > torch-cpu.txt \
-    && pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu \
-        -r torch-cpu.txt \
+RUN --mount=type=secret,id=pip.conf --mount=type=secret,id=ca.crt \
+    export PIP_CONFIG_FILE=/run/secrets/pip.conf \
+    && grep -E '^(torch|torchvision)==' requirements/base.txt > torch-pins.txt \
+    && pip install --no-cache-dir ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} \
+        -r torch-pins.txt \
     && pip install --no-cache-dir -r requirements/prod.txt
 
 # --- runtime: the virtualenv, the code, a non-root user -------------------------
@@ -78,8 +93,9 @@ EXPOSE 8000
 
 # /healthz only says the process answers; readiness (model, database, cache) is
 # /readyz, for the orchestrator's traffic decisions. ALLOWED_HOSTS must include
-# "localhost" for this probe.
+# "localhost" for this probe. The port is GUNICORN_BIND's, so a container run
+# on the host's network with another port is probed where it listens.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request as u; r = u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': 'localhost'}), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as u; port = os.environ.get('GUNICORN_BIND', ':8000').rpartition(':')[2]; r = u.urlopen(u.Request(f'http://127.0.0.1:{port}/healthz', headers={'Host': 'localhost'}), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 
 ENTRYPOINT ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi:application"]

@@ -17,7 +17,7 @@ endif
 # glibc thresholds the Dockerfile sets too (see the comment there).
 MALLOC_ENV := MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728
 
-.PHONY: run test lint bench system-deps migrate model clean
+.PHONY: run test lint bench system-deps migrate model clean image-test k8s-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,28 @@ lint: $(VENV)/.dev-installed
 system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx > /dev/null
+
+## image-test: build the production image and smoke-test it in a container engine
+## (as root it starts its own dockerd when none runs; skipped with a reason otherwise)
+image-test: $(VENV)/.dev-installed
+	bash deploy/image/image-test.sh
+
+# The Kubernetes validators in a virtualenv of their own: checkov's dependency
+# tree cannot move the app's pins.
+K8S_VENV ?= $(VENV)/k8s
+# The Kubernetes version whose JSON schemas the manifests are checked against.
+K8S_VERSION ?= 1.37.0
+
+$(K8S_VENV)/.installed: requirements/k8s.txt
+	$(PYTHON) -m venv $(K8S_VENV)
+	$(K8S_VENV)/bin/pip install --quiet -r requirements/k8s.txt
+	touch $@
+
+## k8s-check: deploy/k8s against Kubernetes' JSON schemas and checkov's policies
+k8s-check: $(K8S_VENV)/.installed
+	$(K8S_VENV)/bin/kubernetes-validate --strict --kubernetes-version $(K8S_VERSION) \
+	  $(filter-out deploy/k8s/kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
+	$(K8S_VENV)/bin/checkov --quiet --compact --skip-download --framework kubernetes --directory deploy/k8s
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/run_all.py

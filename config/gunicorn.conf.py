@@ -29,8 +29,21 @@ Environment (all optional):
 - GUNICORN_LOG_LEVEL: gunicorn's own log level (default info).
 - PROMETHEUS_MULTIPROC_DIR: when set, a writable folder where workers share
   their metrics (inference_api.metrics); cleaned at start.
+- TRUSTED_PROXIES: the app's setting (CIDRs, comma separated), read here too:
+  only those peers may set the scheme (X-Forwarded-Proto) at gunicorn's level
+  (`forwarded_allow_ips`); empty (the default) trusts no peer. gunicorn's own
+  FORWARDED_ALLOW_IPS is not used, so the two cannot disagree.
+
+gunicorn never takes SCRIPT_NAME or PATH_INFO from a request header
+(`forwarder_headers` is empty): a client, or a proxy that passes headers on,
+must not choose how the path is split between prefix and route.
+Sync workers are kept: a slow client holds one for as long as it dribbles,
+so they are only safe behind the proxy, which holds slow clients instead.
+`manage.py preflight` refuses a GUNICORN_BIND outside loopback without
+TRUSTED_PROXIES (docs/deploy.md).
 """
 
+import ipaddress
 import logging
 import os
 import tempfile
@@ -65,6 +78,17 @@ def _bool(name: str, default: bool) -> bool:
     return value in TRUE_VALUES
 
 
+def _networks(name: str) -> str:
+    """A comma-separated list of CIDRs, normalised for gunicorn (host bits cleared)."""
+    raw = os.environ.get(name, "")
+    try:
+        networks = [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",")
+                    if cidr.strip()]
+    except ValueError:
+        raise SystemExit(f"{name} must be comma-separated CIDRs, got {raw!r}") from None
+    return ",".join(str(network) for network in networks)
+
+
 # --- processes -----------------------------------------------------------------
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 workers = _int("WEB_CONCURRENCY", 1, minimum=1)
@@ -83,6 +107,10 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5, minimum=0)
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
+
+# --- proxy headers: believed from TRUSTED_PROXIES only, and never the path split ---
+forwarded_allow_ips = _networks("TRUSTED_PROXIES")
+forwarder_headers = ""
 
 # --- files -------------------------------------------------------------------------
 # The heartbeat file is touched constantly: keep it in memory, not on a disk

@@ -22,7 +22,9 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
+from . import abuse_checks
 from .clients import parse_networks
+from .verdicts import Verdict, failed, passed
 
 ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 MAX_UPLOAD_BYTES_CEILING = 50 * 1024 * 1024
@@ -57,22 +59,6 @@ PROBE_PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
     "0000000a49444154789c636800000082008177cd72b60000000049454e44ae426082"
 )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one checklist item, with the reason in a few words."""
-
-    ok: bool
-    detail: str
-
-
-def passed(detail: str) -> Verdict:
-    return Verdict(True, detail)
-
-
-def failed(detail: str) -> Verdict:
-    return Verdict(False, detail)
 
 
 def check_allowlist() -> Verdict:
@@ -353,7 +339,24 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
                   "Keep QUARANTINE_DIR outside served folders; no public ACL on the bucket."),
     ChecklistItem("inference_api.E012", "running user not root", check_not_root,
                   "Run the server as an unprivileged user (the image's USER)."),
-    ChecklistItem("inference_api.E013", "decode budget", check_decode_budget,
+    ChecklistItem("inference_api.E013", "gunicorn behind the proxy",
+                  abuse_checks.check_gunicorn_behind_proxy,
+                  "Bind gunicorn to loopback, or put deploy/nginx.conf in front and set "
+                  "TRUSTED_PROXIES to its address."),
+    ChecklistItem("inference_api.E014", "admin login lockout", abuse_checks.check_admin_lockout,
+                  "Keep django-axes' backend first and its middleware; set "
+                  "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES."),
+    ChecklistItem("inference_api.W015", "admin two-factor login", abuse_checks.check_admin_2fa,
+                  "Enroll staff TOTP devices in the admin, then set ADMIN_REQUIRE_2FA=true."),
+    ChecklistItem("inference_api.E016", "admin networks", abuse_checks.check_admin_networks,
+                  "List CIDRs in ADMIN_ALLOWED_NETWORKS, or leave it empty."),
+    ChecklistItem("inference_api.E017", "Content-Security-Policy",
+                  abuse_checks.check_content_security_policy,
+                  "Keep csp.middleware.CSPMiddleware and a script-src without 'unsafe-inline'."),
+    ChecklistItem("inference_api.E018", "quarantine budgets", abuse_checks.check_quarantine_budgets,
+                  "Set QUARANTINE_MAX_BYTES above QUARANTINE_MAX_BYTES_PER_CLIENT, and "
+                  "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY."),
+    ChecklistItem("inference_api.E019", "decode budget", check_decode_budget,
                   "Set DECODE_CPU_SECONDS <= DECODE_WALL_SECONDS < GUNICORN_TIMEOUT, "
                   "DECODE_MEMORY_BYTES >= 256 MiB; the decoder must start."),
 )
@@ -370,9 +373,10 @@ def run_item(item: ChecklistItem) -> Verdict:
 def _as_system_check(item: ChecklistItem) -> Callable[..., list[checks.CheckMessage]]:
     def system_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         verdict = run_item(item)
-        if verdict.ok:
+        if verdict.ok and not verdict.warning:
             return []
-        return [checks.Error(f"{item.title}: {verdict.detail}", hint=item.hint, id=item.id)]
+        level = checks.Warning if verdict.ok else checks.Error
+        return [level(f"{item.title}: {verdict.detail}", hint=item.hint, id=item.id)]
 
     system_check.__name__ = f"check_{item.id.rsplit('.', 1)[-1].lower()}"
     return system_check

@@ -42,7 +42,7 @@ def parse_address(text: str) -> IPAddress | None:
     """An IP address from untrusted text, or None; IPv4-mapped IPv6 becomes IPv4.
 
     Ports, brackets, zone ids and anything else are refused rather than
-    guessed at: a trusted proxy writes bare addresses.
+    guessed at (X-Forwarded-For entries go through `parse_hop`, which knows ports).
     """
     try:
         address = ipaddress.ip_address(text.strip())
@@ -53,8 +53,53 @@ def parse_address(text: str) -> IPAddress | None:
     return address
 
 
+def parse_hop(text: str) -> IPAddress | None:
+    """One X-Forwarded-For entry as an address, or None.
+
+    Some proxies write the client's port too: `198.51.100.1:4711`, or for
+    IPv6 `[2001:db8::1]:4711` (and `[2001:db8::1]` without one). The port
+    is dropped; without this every client of such a proxy would be counted
+    in one bucket, the proxy's. A bare IPv6 address is never split at its
+    last colon (`2001:db8::1:443` is an address), and anything else is
+    refused, as by `parse_address`.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not (rest.startswith(":") and _is_port(rest[1:]))):
+            return None
+        # Only IPv6 is bracketed (an IPv4-mapped one comes back as IPv4).
+        return parse_address(host) if ":" in host else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        address = parse_address(host)
+        if not _is_port(port) or not isinstance(address, ipaddress.IPv4Address):
+            return None
+        return address
+    return parse_address(text)
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < int(text) <= 65535
+
+
 def _is_trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address in network for network in networks)
+
+
+def address_in(ip: str, networks: tuple[IPNetwork, ...]) -> bool:
+    """Whether the address `ip` (text, untrusted) is in one of `networks`."""
+    address = parse_address(ip)
+    return address is not None and _is_trusted(address, networks)
+
+
+def peer_is_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the request's direct peer (REMOTE_ADDR) is one of TRUSTED_PROXIES.
+
+    Only such a peer may speak for the client: its X-Forwarded-For and
+    X-Forwarded-Proto are believed, anyone else's are not.
+    """
+    return address_in(request.META.get("REMOTE_ADDR", ""), trusted_networks())
 
 
 def resolve_client_ip(
@@ -73,7 +118,7 @@ def resolve_client_ip(
     if not networks or not _is_trusted(peer, networks):
         return str(peer)
     for hop in reversed(forwarded_for.split(",")):
-        address = parse_address(hop)
+        address = parse_hop(hop)
         if address is None:
             # A garbled hop was not written by our proxies; stop at the last one we trust.
             break

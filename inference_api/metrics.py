@@ -77,6 +77,11 @@ INFERENCES_IN_FLIGHT = Gauge(
     "Inferences running now.",
     multiprocess_mode="livesum",
 )
+QUARANTINE_USED_RATIO = Gauge(
+    "inference_api_quarantine_used_ratio",
+    "Bytes kept in quarantine over QUARANTINE_MAX_BYTES (warned at 0.8), as last measured.",
+    multiprocess_mode="mostrecent",
+)
 MODEL_INFO = Gauge(
     "inference_api_model_info",
     "The model served (1 per name, version and SHA-256).",

@@ -4,6 +4,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +14,7 @@ from .clients import client_ip
 from .exceptions import error_response
 from .guards import guard_client
 from .logging import current_request_id
-from .records import RequestRecord
+from .records import OPTIONS_OUTCOME, RequestRecord
 from .uploadhandlers import cap_unsized_body
 
 logger = logging.getLogger("inference_api.requests")
@@ -22,6 +23,16 @@ API_PREFIX = "/api/v1/"
 USER_AGENT_MAX = 256
 
 Handler = Callable[[HttpRequest], HttpResponse]
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether the request is routed to the API.
+
+    `path_info` is what the URL resolver routes on; `path` also carries the
+    SCRIPT_NAME prefix, so a decision on it would not see the same request
+    the router sees.
+    """
+    return request.path_info.startswith(API_PREFIX)
 
 
 class RequestIdMiddleware:
@@ -56,13 +67,13 @@ class AuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not request.path.startswith(API_PREFIX):
+        if not is_api_request(request):
             return self.get_response(request)
         started = time.perf_counter()
         record = RequestRecord(
             request_id=request.request_id,
             client_ip=client_ip(request),
-            path=request.path[:200],
+            path=request.path_info[:200],
             user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_MAX],
             declared_content_type=request.headers.get("Content-Type", "")[:100],
         )
@@ -99,13 +110,15 @@ def _log_request(record: RequestRecord, status: int, latency_ms: float) -> None:
 
 
 class UploadLimitMiddleware:
-    """Steps 1 and 2 of the request flow for API uploads, before the body is read.
+    """Steps 1 and 2 of the request flow for API requests, before the body is read.
 
     First who may call and how often (the blocklist, the API key, the rate
-    limit), so that even refused uploads count against a client's limit;
-    then the declared Content-Length against the cap, so an honest oversized
-    upload costs nothing. A body without a Content-Length (chunked) or one
-    that lies is stopped while streaming by the upload handler.
+    limit), for every method, so that refused uploads, wrong keys, OPTIONS
+    and wrong methods all count against a client's limit; an OPTIONS request
+    is then answered here, empty (CorsMiddleware, outside, adds its headers).
+    Then the declared Content-Length of a POST against the cap, so an honest
+    oversized upload costs nothing. A body without a Content-Length
+    (chunked) or one that lies is stopped while streaming by the upload handler.
     """
 
     # Room for the multipart boundaries and the part headers around the file.
@@ -115,11 +128,16 @@ class UploadLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX) and request.method == "POST":
-            try:
-                guard_client(request, request.api_record)
-            except errors.ApiError as exc:
-                return error_response(request, exc)
+        if not is_api_request(request):
+            return self.get_response(request)
+        try:
+            guard_client(request, request.api_record)
+        except errors.ApiError as exc:
+            return error_response(request, exc)
+        if request.method == "OPTIONS":
+            request.api_record.outcome = OPTIONS_OUTCOME
+            return HttpResponse(status=HTTPStatus.OK, headers={"Allow": "POST, OPTIONS"})
+        if request.method == "POST":
             if self._declared_too_large(request):
                 return error_response(request, errors.FileTooLarge())
             cap_unsized_body(request, settings.MAX_UPLOAD_BYTES + self.ENVELOPE_BYTES)

@@ -112,6 +112,7 @@ class FlaggedUpload(models.Model):
         TOTAL_BUDGET = "total_budget", "total quarantine budget spent"
         CLIENT_BUDGET = "client_budget", "client's quarantine budget spent"
         STORAGE_ERROR = "storage_error", "storage failed"
+        EVICTED = "evicted", "evicted (oldest first) when the quarantine was full"
         NO_BYTES = "no_bytes", "no bytes were read"
 
     audit = models.OneToOneField(AuditLog, on_delete=models.CASCADE, related_name="flagged")

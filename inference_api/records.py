@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from django.http import HttpRequest
 
+# The audit outcome of an OPTIONS request to the API (a CORS preflight, or a probe).
+OPTIONS_OUTCOME = "options"
+
 
 @dataclass
 class RequestRecord:

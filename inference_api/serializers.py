@@ -40,7 +40,7 @@ class CheckedImageField(serializers.ImageField):
                 content_type=content_type,
                 filename=filename,
                 facts=facts,
-                model_input=self.context["model_input"],
+                model_input=self.context.get("model_input"),
             )
         finally:
             _note_facts(record, facts)

@@ -13,29 +13,36 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from . import autoblock
+from . import autoblock, quarantine_budget
 from .clients import rate_limit_key
 from .models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile, normalize_network
-from .records import RequestRecord
+from .records import OPTIONS_OUTCOME, RequestRecord
 
 logger = logging.getLogger(__name__)
 
-# Cheap refusals that a flood is made of: counted, one row per client per window.
-# Wrong methods and unknown paths are among them because nothing rate-limits
-# them: the guard runs only in the view of a POST.
-# Refusals decided before the body is read; during a Redis outage with the
-# limiter failing closed every request is a `service_unavailable`.
+# Answers that cost nothing and that a flood is made of: counted, one row per
+# client, outcome and window, so writing the audit cannot become the DoS.
+# All are decided before the body is read: wrong keys (401), blocks (403),
+# unknown paths (404), wrong methods (405), OPTIONS, over-limit (429), and
+# during a Redis outage with the limiter failing closed `service_unavailable`.
 AGGREGATED_OUTCOMES = frozenset(
-    {"rate_limited", "blocked", "method_not_allowed", "not_found", "service_unavailable"}
+    {
+        "rate_limited",
+        "blocked",
+        "invalid_api_key",
+        "method_not_allowed",
+        "not_found",
+        OPTIONS_OUTCOME,
+        "service_unavailable",
+    }
 )
 AGGREGATE_WINDOW_SECONDS = 60
 # The blocklist is cached in the shared cache, so every worker sees a change
@@ -97,8 +104,9 @@ def _write(record: RequestRecord, status: int, latency_ms: float) -> None:
     if record.outcome in AGGREGATED_OUTCOMES:
         _count_refusal(record, status, latency_ms)
         return
-    if not record.flagged:
-        AuditLog.objects.create(**_audit_fields(record, status, latency_ms))
+    fields = _audit_fields(record, status, latency_ms)
+    if not record.flagged or quarantine_budget.flagged_cap_reached(fields["client_key"]):
+        AuditLog.objects.create(**fields)
         return
     placement = _quarantine(record)
     with transaction.atomic():
@@ -202,29 +210,16 @@ def _quarantine(record: RequestRecord) -> Placement:
     if existing is not None:
         return Placement(sha256=sha256, file=existing)
     client_key = client_key_for(_valid_ip(record.client_ip))
-    refusal = _budget_refusal(client_key, len(data))
+    refusal = quarantine_budget.admit(client_key, len(data))
     if refusal:
         return Placement(sha256=sha256, not_stored=refusal)
     try:
-        return Placement(sha256=sha256, file=_store(data, sha256, client_key))
+        stored = _store(data, sha256, client_key)
+        quarantine_budget.observe()
+        return Placement(sha256=sha256, file=stored)
     except Exception:
         logger.exception("quarantine storage failed for %s", sha256)
         return Placement(sha256=sha256, not_stored=FlaggedUpload.NotStored.STORAGE_ERROR)
-
-
-def _budget_refusal(client_key: str, size: int) -> str:
-    """Why `size` more bytes may not be kept, or "" if they may.
-
-    The check and the write are not one transaction: concurrent uploads can
-    overshoot a budget by at most one upload each, which the budgets allow for.
-    """
-    total = QuarantinedFile.objects.aggregate(total=Sum("size"))["total"] or 0
-    if total + size > settings.QUARANTINE_MAX_BYTES:
-        return FlaggedUpload.NotStored.TOTAL_BUDGET
-    mine = QuarantinedFile.objects.filter(client_key=client_key).aggregate(total=Sum("size"))
-    if (mine["total"] or 0) + size > settings.QUARANTINE_MAX_BYTES_PER_CLIENT:
-        return FlaggedUpload.NotStored.CLIENT_BUDGET
-    return ""
 
 
 def _store(data: bytes, sha256: str, client_key: str) -> QuarantinedFile:

@@ -168,11 +168,26 @@ class UploadSizeValidator(CapValidator):
             self.fail()
 
 
+def served_model_input() -> ModelInput:
+    """What the decoder must make for the served model: its own metadata's resize and crop.
+
+    Raises analysis.errors.ModelUnavailable when the model cannot be loaded.
+    """
+    from analysis.model_store import get_model  # torch is imported where the model is used
+
+    metadata = get_model().metadata
+    return ModelInput(
+        resize_size=metadata.resize_size,
+        input_size=metadata.input_size,
+        interpolation=metadata.interpolation,
+    )
+
+
 def check_upload(
     data: bytes,
     *,
     content_type: str,
-    model_input: ModelInput,
+    model_input: ModelInput | None = None,
     filename: str = "",
     facts: UploadFacts | None = None,
     limits: DecodeLimits | None = None,
@@ -182,7 +197,9 @@ def check_upload(
     Raises the ApiError of the first check that fails (422 `too_costly` when
     the decode goes over its budget). `facts` (optional) is filled as each
     fact is learned, so a caller can record them on rejection. `limits`
-    defaults to the running configuration's.
+    defaults to the running configuration's, `model_input` to what the
+    served model wants (loaded only once the cheap checks have passed, so a
+    malformed upload is refused even while the model is unavailable).
     """
     facts = facts if facts is not None else UploadFacts()
     facts.sha256 = hashlib.sha256(data).hexdigest()
@@ -193,7 +210,9 @@ def check_upload(
     UploadSizeValidator()(data)
     started = time.perf_counter()
     try:
-        prepared = sandbox.decode(data, limits or DecodeLimits.from_settings(), model_input)
+        prepared = sandbox.decode(
+            data, limits or DecodeLimits.from_settings(), model_input or served_model_input()
+        )
     except Refused as refused:
         facts.width, facts.height = refused.facts.width, refused.facts.height
         raise refused.error from None

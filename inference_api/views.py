@@ -12,7 +12,6 @@ from analysis.model_store import get_model
 
 from . import metrics
 from .concurrency import inference_slot
-from .imaging.limits import ModelInput
 from .records import RequestRecord, record_for
 from .schema import ANALYZE_SCHEMA
 from .serializers import AnalyzeRequestSerializer
@@ -29,11 +28,10 @@ class AnalyzeView(APIView):
     def post(self, request: Request) -> Response:
         started = time.perf_counter()
         record = record_for(request._request)
-        model = get_model()
-        context = {"record": record, "model_input": model_input_of(model)}
-        serializer = AnalyzeRequestSerializer(data=request.data, context=context)
+        serializer = AnalyzeRequestSerializer(data=request.data, context={"record": record})
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
+        model = get_model()
         decode_ms = upload.decode_ms
         with inference_slot(), metrics.inference_in_flight():
             result = classify_square(model, upload.square())
@@ -52,16 +50,6 @@ class AnalyzeView(APIView):
                 },
             }
         )
-
-
-def model_input_of(model) -> ModelInput:
-    """What the decoder must make for `model`: its own metadata's resize and crop."""
-    metadata = model.metadata
-    return ModelInput(
-        resize_size=metadata.resize_size,
-        input_size=metadata.input_size,
-        interpolation=metadata.interpolation,
-    )
 
 
 def _note_result(record: RequestRecord, model, result) -> None:

@@ -1,8 +1,9 @@
 """The production image, checked without a Docker engine: hadolint and the file's text.
 
-No engine runs here, so these tests read the Dockerfile and .dockerignore and
-assert the properties the image must have (non-root, CPU PyTorch, no secret in
-the build context, health check, gunicorn entrypoint).
+`make image-test` builds and runs the image (deploy/image/); these tests
+read the Dockerfile and .dockerignore and assert the properties the image
+must have (non-root, CPU PyTorch, no secret in the build context, health
+check, gunicorn entrypoint) on any machine, with or without an engine.
 """
 
 import fnmatch
@@ -101,7 +102,11 @@ def test_it_is_a_multi_stage_build_on_python_3_11_slim():
 
 def test_torch_comes_from_the_cpu_index_at_the_pinned_versions():
     text = DOCKERFILE.read_text()
-    assert f"--index-url {TORCH_CPU_INDEX}" in text
+    build = [rest for keyword, rest in instructions() if keyword in {"ARG", "RUN"}]
+    assert f"TORCH_INDEX_URL={TORCH_CPU_INDEX}" in build, "the CPU index is the default"
+    install = next(rest for rest in build if "torch-pins.txt" in rest and "pip install" in rest)
+    # An empty TORCH_INDEX_URL leaves the index to pip's configuration (make image-test).
+    assert '${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}' in install
     # The Dockerfile takes the pins from base.txt with this grep: check what it yields.
     match = re.search(r"grep -E '([^']+)' requirements/base\.txt", text)
     assert match
@@ -109,6 +114,31 @@ def test_torch_comes_from_the_cpu_index_at_the_pinned_versions():
     picked = [line for line in base if re.search(match.group(1), line)]
     assert sorted(p.split("==")[0] for p in picked) == ["torch", "torchvision"]
     assert all(re.fullmatch(r"[a-z]+==\d+\.\d+\.\d+", p) for p in picked)
+
+
+def test_no_syntax_line_sends_buildkit_to_a_registry():
+    lines = DOCKERFILE.read_text().splitlines()
+    assert not any(re.match(r"#\s*syntax\s*=", line, re.IGNORECASE) for line in lines)
+
+
+def test_pip_configuration_and_ca_bundle_come_in_as_build_secrets_only():
+    install = next(rest for k, rest in instructions() if k == "RUN" and "prod.txt" in rest)
+    assert install.startswith(
+        "--mount=type=secret,id=pip.conf --mount=type=secret,id=ca.crt "
+    )
+    assert "PIP_CONFIG_FILE=/run/secrets/pip.conf" in install
+    # The smoke test's pip.conf points `cert` at the CA secret's path.
+    sys.path.insert(0, str(ROOT / "deploy" / "image"))
+    import pipmirror
+
+    assert pipmirror.CA_IN_BUILD == "/run/secrets/ca.crt"
+    assert not any(k == "ARG" and "PIP" in rest for k, rest in instructions())
+
+
+def test_the_build_stage_needs_only_python3_from_its_base():
+    # python:3.11-slim and the stand-in made from Debian's python3 both have `python3`.
+    build_runs = [rest for k, rest in instructions() if k == "RUN"]
+    assert "python3 -m venv /opt/venv" in build_runs
 
 
 def test_dependencies_are_installed_in_a_layer_before_the_code_is_copied():
@@ -166,6 +196,8 @@ def test_the_healthcheck_probes_healthz_with_python_only():
     assert len(checks) == 1
     assert 'CMD ["python", "-c"' in checks[0]
     assert "urllib.request" in checks[0] and "/healthz" in checks[0]
+    # The probe goes to the port gunicorn listens on (smoke test: host network, free port).
+    assert "os.environ.get('GUNICORN_BIND', ':8000').rpartition(':')[2]" in checks[0]
     assert "curl" not in checks[0] and "wget" not in checks[0]
 
 

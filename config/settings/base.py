@@ -7,10 +7,12 @@ profile; they never read the environment themselves.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from botocore.config import Config as BotoConfig
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -55,23 +57,33 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "analysis",
     "inference_api",
 ]
 
 MIDDLEWARE = [
     "inference_api.middleware.RequestIdMiddleware",
+    # Before SecurityMiddleware: only a trusted proxy may say the request was HTTPS.
+    "inference_api.edge.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "inference_api.edge.AdminNetworkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "inference_api.cors.ApiCorsMiddleware",
     "inference_api.middleware.AuditMiddleware",
     "inference_api.middleware.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -95,6 +107,13 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out username or address before any
+# password is hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -240,6 +259,9 @@ AUTO_BLOCK_WINDOW = _env_duration("AUTO_BLOCK_WINDOW", "10m")
 AUTO_BLOCK_FOR = _env_duration("AUTO_BLOCK_FOR", "1h")
 if AUTO_BLOCK_FLAGGED < 0:
     raise ImproperlyConfigured(f"AUTO_BLOCK_FLAGGED={AUTO_BLOCK_FLAGGED} must not be negative")
+# gunicorn's listening address: read here (gunicorn's config reads it too) so
+# that preflight can refuse a published gunicorn without a proxy in front.
+GUNICORN_BIND = env.str("GUNICORN_BIND", default="127.0.0.1:8000")
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/v1/.*$"
@@ -249,10 +271,33 @@ CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
 # A browser must be allowed to send the API key header, or keyed calls fail preflight.
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
+# --- the admin: who may reach it, and its login ---------------------------------------
+# Empty: the admin answers everyone; else 404 from any other client address.
+ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
+ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
+# django-axes: a username, and separately an address, is locked out after
+# ADMIN_LOGIN_FAILURE_LIMIT failures until ADMIN_LOGIN_COOLOFF_MINUTES pass
+# without one. The address is the client's as clients.py resolves it.
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "inference_api.clients.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+OTP_TOTP_ISSUER = "Image classification API"
+
 # --- quarantine and retention ---------------------------------------------------------
 QUARANTINE_MAX_BYTES = env.int("QUARANTINE_MAX_BYTES", default=1024 * 1024 * 1024)
 QUARANTINE_MAX_BYTES_PER_CLIENT = env.int(
     "QUARANTINE_MAX_BYTES_PER_CLIENT", default=50 * 1024 * 1024
+)
+# Flagged rows (and so quarantine attempts) one client may add in 24 hours;
+# past it, its hostile rejections are audited as ordinary rows.
+QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY = env.int(
+    "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY", default=200
 )
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=90)
 
@@ -287,6 +332,22 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- security ---------------------------------------------------------------------------
+# On every response; it matters on the HTML pages (admin, /api/docs/): no
+# inline script, nothing from another origin, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

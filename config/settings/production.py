@@ -14,6 +14,8 @@ if not SECRET_KEY:
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must not be on in production.")
 
+# Believed only from TRUSTED_PROXIES: inference_api.edge.ForwardedProtoMiddleware
+# drops the header from any other peer before SecurityMiddleware reads it.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # Health and metrics are probed over plain HTTP from inside the network.

@@ -24,6 +24,7 @@ import resource
 import signal
 import socket
 import sys
+import warnings
 
 from .. import errors
 from ..imaging.limits import DecodeLimits, ModelInput
@@ -39,14 +40,17 @@ logger = logging.getLogger("inference_api.sandbox.child")
 def main(fd: int) -> None:
     for signum in (signal.SIGPROF, signal.SIGALRM, signal.SIGXCPU):
         signal.signal(signum, signal.SIG_DFL)
+    # Pillow's warnings about odd files would fill the server's log; the bomb
+    # warning is made an error by configure_pillow, after this.
+    warnings.simplefilter("ignore")
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core
     sock = socket.socket(fileno=fd)
     configure_pillow(DecodeLimits())
-    protocol.send(sock, {"ready": True, "pid": os.getpid(), "idle_rss_kb": _peak_rss_kb()})
+    protocol.send(sock, {"ready": True, "pid": os.getpid(), "idle_rss_kb": _status_kb("VmRSS")})
     for job in range(1, MAX_JOBS + 1):
         try:
             head, data = protocol.receive(sock, MAX_UPLOAD)
-        except protocol.ChannelClosed:
+        except (protocol.ChannelClosed, OSError):
             os._exit(0)  # the server is gone or closed us: nothing to tear down
         reply, body = run_job(head, data)
         reply["retiring"] = reply.get("retiring", False) or job == MAX_JOBS
@@ -60,6 +64,7 @@ def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:
     limits = DecodeLimits.from_dict(head["limits"])
     model_input = ModelInput.from_dict(head["model_input"])
     configure_pillow(limits)
+    _reset_peak_rss()
     started = _cpu_seconds()
     arm(limits)
     try:
@@ -132,11 +137,26 @@ def _refusal(refused: Refused, started: float) -> dict:
 
 
 def _usage(started: float) -> dict:
-    return {"cpu_ms": round((_cpu_seconds() - started) * 1000, 2), "peak_rss_kb": _peak_rss_kb()}
+    cpu_ms = round((_cpu_seconds() - started) * 1000, 2)
+    return {"cpu_ms": cpu_ms, "peak_rss_kb": _status_kb("VmHWM")}
 
 
-def _peak_rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _status_kb(field: str) -> int:
+    """A memory figure of this process from /proc (getrusage's peak starts at the parent's)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak_rss() -> None:
+    """Start this job's peak (VmHWM) from the current resident size."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        pass  # the peak then covers earlier jobs too: larger, never smaller
 
 
 if __name__ == "__main__":

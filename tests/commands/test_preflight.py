@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROOT_ITEM = "running user not root"
 DJANGO_ITEM = "Django's deploy checks"
 ALL_TITLES = {item.title for item in CHECKLIST} | {DJANGO_ITEM}
-LINE = re.compile(r"^(?P<mark>[✓✗]) (?P<title>[^:]+): (?P<detail>.+)$")
+LINE = re.compile(r"^(?P<mark>[✓✗!]) (?P<title>[^:]+): (?P<detail>.+)$")
 
 
 def as_root() -> set[str]:
@@ -95,6 +95,18 @@ def test_it_prints_one_line_per_item_and_passes_a_correct_configuration(producti
     assert passed == (not as_root())
 
 
+def test_it_warns_without_failing_when_staff_log_in_without_a_second_factor(
+    production, capsys
+):
+    production.ADMIN_REQUIRE_2FA = False
+    passed, output = run_preflight(capsys)
+    assert parse(output)["admin two-factor login"] == "!"
+    assert passed == (not as_root())
+    production.ADMIN_REQUIRE_2FA = True
+    _, output = run_preflight(capsys)
+    assert parse(output)["admin two-factor login"] == "✓"
+
+
 def test_it_never_prints_a_secret(production, capsys):
     production.R2_SECRET_ACCESS_KEY = "r2-secret-value-123"
     _, output = run_preflight(capsys)
@@ -130,6 +142,19 @@ WRONG_CONFIGURATIONS = {
         {"DECODE_CPU_SECONDS": 5.0, "DECODE_WALL_SECONDS": 2.0}, {"decode budget"},
     ),
     "decode memory too small": ({"DECODE_MEMORY_BYTES": 64 * 1024 * 1024}, {"decode budget"}),
+    "gunicorn published alone": (
+        {"GUNICORN_BIND": "0.0.0.0:8000", "TRUSTED_PROXIES": []}, {"gunicorn behind the proxy"},
+    ),
+    "no login lockout": (
+        {"AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"]},
+        # django-axes' own check (a security check) refuses it too.
+        {"admin login lockout", DJANGO_ITEM},
+    ),
+    "admin networks malformed": ({"ADMIN_ALLOWED_NETWORKS": ["10.0.0.0/33"]}, {"admin networks"}),
+    "inline script allowed": (
+        {"CONTENT_SECURITY_POLICY": {"DIRECTIVES": {"script-src": ["'self'", "'unsafe-inline'"]}}},
+        {"Content-Security-Policy"},
+    ),
 }
 
 
@@ -184,6 +209,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict:
         "WEB_CONCURRENCY": "4",
         "CORS_ALLOWED_ORIGINS": "https://app.example.com",
         "TRUSTED_PROXIES": "10.0.0.0/8",
+        "ADMIN_REQUIRE_2FA": "true",
         "VAR_DIR": str(tmp_path / "var"),
     }
     env.update(overrides)
@@ -210,6 +236,16 @@ def test_check_deploy_is_clean_under_the_production_settings(tmp_path):
     result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_preflight_refuses_gunicorn_published_without_a_proxy(tmp_path):
+    env = production_env(tmp_path, GUNICORN_BIND="0.0.0.0:8000", TRUSTED_PROXIES="")
+    result = manage(env, "preflight")
+    assert result.returncode == 1
+    assert failing(result.stdout) == {"gunicorn behind the proxy"}
+    published = production_env(tmp_path, GUNICORN_BIND="0.0.0.0:8000")
+    assert manage(published, "preflight").returncode == 0
 
 
 @pytest.mark.slow

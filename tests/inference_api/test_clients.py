@@ -7,6 +7,7 @@ from inference_api.clients import (
     UNKNOWN_CLIENT,
     client_ip,
     parse_address,
+    parse_hop,
     parse_networks,
     rate_limit_key,
     resolve_client_ip,
@@ -50,7 +51,21 @@ def test_it_uses_the_proxy_when_the_proxy_sent_no_forwarded_for():
 
 
 @pytest.mark.parametrize(
-    "garbage", ["not-an-ip", "198.51.100.1:443", "[2001:db8::1]", "unknown", "  "]
+    "garbage",
+    [
+        "not-an-ip",
+        "unknown",
+        "  ",
+        "198.51.100.1:0",
+        "198.51.100.1:65536",
+        "198.51.100.1:http",
+        "198.51.100.1:443:1",
+        "[198.51.100.1]:443",
+        "[2001:db8::1]:",
+        "[2001:db8::1]443",
+        "[2001:db8::1",
+        "[2001:db8::1]:x",
+    ],
 )
 def test_it_does_not_trust_a_garbled_hop_nor_anything_left_of_it(garbage):
     forwarded = f"1.2.3.4, {garbage}, 10.0.0.5"
@@ -111,3 +126,34 @@ def test_parse_address_refuses_what_a_proxy_would_not_write():
 def test_parse_networks_rejects_a_malformed_cidr():
     with pytest.raises(ValueError):
         parse_networks(["10.0.0.0/33"])
+
+
+@pytest.mark.parametrize(
+    ("hop", "client"),
+    [
+        ("198.51.100.1:4711", "198.51.100.1"),
+        ("198.51.100.1", "198.51.100.1"),
+        ("[2001:db8:1:2::9]:4711", "2001:db8:1:2::9"),
+        ("[2001:db8:1:2::9]", "2001:db8:1:2::9"),
+        # Bare IPv6 is never split at its last colon: this is one address.
+        ("2001:db8::1:443", "2001:db8::1:443"),
+        ("[::ffff:198.51.100.1]:80", "198.51.100.1"),
+    ],
+)
+def test_it_reads_a_forwarded_for_entry_with_a_port(hop, client):
+    assert resolve_client_ip("127.0.0.1", f"1.2.3.4, {hop}", PROXIES) == client
+
+
+def test_two_clients_of_a_port_writing_proxy_get_two_buckets():
+    first = resolve_client_ip("127.0.0.1", "198.51.100.1:5000", PROXIES)
+    second = resolve_client_ip("127.0.0.1", "198.51.100.2:5000", PROXIES)
+    assert rate_limit_key(first) != rate_limit_key(second) != rate_limit_key("127.0.0.1")
+
+
+def test_it_skips_trusted_proxies_written_with_ports():
+    assert resolve_client_ip("127.0.0.1", "198.51.100.1:1, 10.0.0.5:2", PROXIES) == "198.51.100.1"
+
+
+def test_parse_hop_refuses_a_port_on_a_bare_ipv6_address():
+    assert parse_hop("2001:db8::1") is not None
+    assert parse_hop("[2001:db8::1]:99999") is None

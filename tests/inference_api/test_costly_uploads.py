@@ -21,7 +21,7 @@ MEMORY_TARGET_KB = 600 * 1024
 # Refusals of hostile inputs: what the caps and the budget answer.
 REFUSALS = {"too_costly", "too_many_scans", "invalid_image"}
 # Within the budget, with room to spare on a loaded machine.
-CHEAP = {"webp_lossless_38_bytes_8000", "webp_animated_8000", "png_palette_8000"}
+CHEAP = {"webp_lossless_38_bytes_8000", "webp_animated_8000"}
 
 
 @pytest.fixture

@@ -65,16 +65,76 @@ def test_the_same_bytes_are_kept_once_and_linked(quarantine):
     assert len(stored_files(quarantine)) == 1
 
 
-def test_it_stops_storing_past_the_total_budget_but_still_audits(quarantine, settings):
+def test_a_full_quarantine_evicts_its_oldest_files_for_new_ones(quarantine, settings):
     settings.QUARANTINE_MAX_BYTES = (len(HOSTILE_BYTES) + 1) * 2
     for n in range(3):
         _audit(hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n + 1}"))
 
     assert AuditLog.objects.count() == 3
     flagged = list(FlaggedUpload.objects.order_by("id"))
+    assert [f.not_stored for f in flagged] == [NotStored.EVICTED, "", ""]
+    assert flagged[0].file is None and flagged[2].file is not None
+    assert sorted(p.read_bytes() for p in stored_files(quarantine)) == [
+        HOSTILE_BYTES + bytes([1]), HOSTILE_BYTES + bytes([2])
+    ]
+
+
+def test_files_marked_malicious_are_never_evicted(quarantine, settings):
+    settings.QUARANTINE_MAX_BYTES = (len(HOSTILE_BYTES) + 1) * 2
+    for n in range(2):
+        _audit(hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n + 1}"))
+    FlaggedUpload.objects.update(review_status=FlaggedUpload.Review.MALICIOUS)
+    _audit(hostile_record(HOSTILE_BYTES + b"new", client_ip="198.51.100.3"))
+
+    flagged = list(FlaggedUpload.objects.order_by("id"))
     assert [f.not_stored for f in flagged] == ["", "", NotStored.TOTAL_BUDGET]
-    assert flagged[2].file is None
     assert len(stored_files(quarantine)) == 2
+
+
+def test_a_few_clients_cannot_keep_later_hostile_uploads_out(quarantine, settings):
+    # The case: a handful of clients fill the whole budget first.
+    size = len(HOSTILE_BYTES) + 1
+    settings.QUARANTINE_MAX_BYTES = size * 4
+    settings.QUARANTINE_MAX_BYTES_PER_CLIENT = size * 2
+    for n in range(4):
+        _audit(hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n // 2 + 1}"))
+    _audit(hostile_record(HOSTILE_BYTES + b"L", client_ip="203.0.113.50"))
+
+    latest = FlaggedUpload.objects.order_by("-id").first()
+    assert latest.not_stored == "" and latest.file is not None
+
+
+def test_a_client_past_its_daily_flagged_rows_is_audited_but_not_flagged(quarantine, settings):
+    settings.QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY = 2
+    for n in range(4):
+        _audit(hostile_record(HOSTILE_BYTES + bytes([n]), client_ip="2001:db8:9::1"))
+    _audit(hostile_record(HOSTILE_BYTES + b"x", client_ip="198.51.100.8"))
+
+    assert AuditLog.objects.count() == 5
+    assert FlaggedUpload.objects.filter(audit__client_key="2001:db8:9::/64").count() == 2
+    assert FlaggedUpload.objects.filter(audit__client_ip="198.51.100.8").count() == 1
+    assert len(stored_files(quarantine)) == 3
+
+
+def test_a_nearly_full_quarantine_shows_in_the_gauge_and_the_admin(
+    quarantine, settings, admin_client, caplog
+):
+    from inference_api import metrics
+
+    settings.QUARANTINE_MAX_BYTES = int(len(HOSTILE_BYTES) / 0.85)
+    with caplog.at_level("WARNING", logger="inference_api.quarantine_budget"):
+        _audit(hostile_record())
+    ratio = metrics.QUARANTINE_USED_RATIO._value.get()
+    page = admin_client.get("/admin/")
+
+    assert 0.8 <= ratio < 1.0
+    assert "quarantine" in caplog.text and "% full" in caplog.text
+    assert "The quarantine is 8" in page.content.decode()
+
+
+def test_the_admin_says_nothing_while_the_quarantine_has_room(quarantine, admin_client):
+    _audit(hostile_record())
+    assert "The quarantine is" not in admin_client.get("/admin/").content.decode()
 
 
 def test_it_stops_storing_past_a_clients_budget_but_not_others(quarantine, settings):

@@ -32,10 +32,10 @@ def test_a_blocked_client_is_refused_before_the_size_is_looked_at(client):
     assert response.json()["code"] == "blocked"
 
 
-def test_other_methods_are_refused_without_spending_the_limit(client, settings):
+def test_other_methods_spend_the_limit_like_uploads(client, settings):
     settings.RATE_LIMIT_PER_IP = "1/m"
     assert client.get(URL).status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert (
         client.generic("POST", URL, b"", **OVERSIZED).status_code
-        == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+        == HTTPStatus.TOO_MANY_REQUESTS
     )

@@ -19,7 +19,6 @@ from analysis.inference import classify_square
 from analysis.model_store import LoadedModel, get_model
 from inference_api import errors
 from inference_api.validators import check_upload
-from inference_api.views import model_input_of
 
 
 class Command(BaseCommand):
@@ -42,12 +41,9 @@ class Command(BaseCommand):
         """Print the verdict for one file; True when the API would accept it."""
         declared = content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         try:
-            upload = check_upload(
-                read_capped(path),
-                content_type=declared,
-                filename=path.name,
-                model_input=model_input_of(self.loaded_model()),
-            )
+            upload = check_upload(read_capped(path), content_type=declared, filename=path.name)
+        except ModelUnavailable as exc:
+            raise CommandError(f"the model is not available: {exc}") from exc
         except OSError as exc:
             self.stderr.write(f"{path}: cannot read: {exc.strerror or exc}")
             return False

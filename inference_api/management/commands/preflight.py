@@ -7,6 +7,7 @@ from inference_api.checks import CHECKLIST, Verdict, run_item
 
 PASS_MARK = "✓"  # noqa: S105 - a check mark, not a password
 FAIL_MARK = "✗"
+WARN_MARK = "!"
 
 
 class Command(BaseCommand):
@@ -22,14 +23,20 @@ class Command(BaseCommand):
         results = [(item.title, run_item(item)) for item in CHECKLIST]
         results.append(("Django's deploy checks", django_deploy_checks()))
         for title, verdict in results:
-            mark = PASS_MARK if verdict.ok else FAIL_MARK
-            line = f"{mark} {title}: {verdict.detail}"
-            self.stdout.write(self.style.SUCCESS(line) if verdict.ok else self.style.ERROR(line))
+            self.stdout.write(self._line(title, verdict))
             if not verdict.ok:
                 failures.append(title)
         if failures:
             raise CommandError(f"{len(failures)} item(s) failed: {', '.join(failures)}")
         self.stdout.write(f"All {len(results)} items passed.")
+
+    def _line(self, title: str, verdict: Verdict) -> str:
+        """One item: ✓ passed, ! passed with a warning (not a failure), ✗ failed."""
+        if not verdict.ok:
+            return self.style.ERROR(f"{FAIL_MARK} {title}: {verdict.detail}")
+        if verdict.warning:
+            return self.style.WARNING(f"{WARN_MARK} {title}: {verdict.detail}")
+        return self.style.SUCCESS(f"{PASS_MARK} {title}: {verdict.detail}")
 
 
 def django_deploy_checks() -> Verdict:

@@ -1,0 +1,87 @@
+"""Every API request is charged before anything expensive or logged, whatever it is.
+
+Wrong keys, missing keys, OPTIONS and wrong methods spend the client's limit
+like uploads do, and their answers are counted into one audit row per client,
+outcome and minute: a flood of them costs neither the workers nor the table.
+"""
+
+from http import HTTPStatus
+
+import pytest
+from django.db.models import Sum
+
+from inference_api.models import AuditLog
+
+URL = "/api/v1/analyze/"
+WRONG_KEY = "Abcd1234.not-a-key-that-was-ever-issued-00"
+ORIGIN = "https://app.example.com"
+
+pytestmark = pytest.mark.django_db
+
+
+def statuses(responses) -> list[int]:
+    return [response.status_code for response in responses]
+
+
+def test_a_flood_of_wrong_keys_and_options_is_rate_limited_and_counted_not_logged(
+    client, settings
+):
+    settings.RATE_LIMIT_PER_IP = "5/m"
+    wrong_keys = [
+        client.post(URL, {}, headers={"X-Api-Key": WRONG_KEY}) for _ in range(20)
+    ]
+    options = [client.options(URL) for _ in range(20)]
+
+    assert statuses(wrong_keys) == [HTTPStatus.UNAUTHORIZED] * 5 + [
+        HTTPStatus.TOO_MANY_REQUESTS
+    ] * 15
+    assert set(statuses(options)) == {HTTPStatus.TOO_MANY_REQUESTS}
+    assert wrong_keys[-1].json()["code"] == "rate_limited"
+    assert int(wrong_keys[-1]["Retry-After"]) >= 1
+    # One row per outcome and minute (two if the flood straddled a minute).
+    rows = AuditLog.objects.all()
+    assert {row.outcome for row in rows} == {"invalid_api_key", "rate_limited"}
+    assert rows.count() <= 4
+    assert rows.aggregate(total=Sum("count"))["total"] == 40
+
+
+def test_options_spend_the_limit_and_are_counted_as_options(client, settings):
+    settings.RATE_LIMIT_PER_IP = "3/m"
+    answers = [client.options(URL) for _ in range(5)]
+
+    assert statuses(answers) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
+    assert answers[0].content == b""
+    counted = dict(AuditLog.objects.values_list("outcome").annotate(total=Sum("count")))
+    assert counted == {"options": 3, "rate_limited": 2}
+
+
+def test_a_missing_key_where_one_is_required_spends_the_limit(client, settings):
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    settings.REQUIRE_API_KEY = True
+    answers = [client.post(URL, {}) for _ in range(4)]
+
+    assert statuses(answers) == [HTTPStatus.UNAUTHORIZED] * 2 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
+
+
+def test_other_methods_spend_the_limit_too(client, settings):
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    answers = [client.get(URL), client.put(URL), client.get(URL)]
+
+    assert statuses(answers) == [
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        HTTPStatus.TOO_MANY_REQUESTS,
+    ]
+
+
+def test_a_cors_preflight_is_charged_and_still_answered_with_cors_headers(client, settings):
+    settings.RATE_LIMIT_PER_IP = "1/m"
+    settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
+    headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
+    first, second = client.options(URL, headers=headers), client.options(URL, headers=headers)
+
+    assert first.status_code == HTTPStatus.OK
+    assert first["Access-Control-Allow-Origin"] == ORIGIN
+    assert second.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    # The refusal is readable by the page: it carries the CORS headers too.
+    assert second["Access-Control-Allow-Origin"] == ORIGIN
