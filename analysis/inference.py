@@ -1,6 +1,7 @@
 """Tensor in, typed predictions out."""
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -49,16 +50,7 @@ def predict(
 
 def classify(model: LoadedModel, image: Image.Image, top_k: int = DEFAULT_TOP_K) -> Classification:
     """Preprocess `image` from the model's metadata and run the forward pass."""
-    started = time.perf_counter()
-    batch = preprocess(image, model.metadata)
-    prepared = time.perf_counter()
-    predictions = predict(model, batch, top_k)
-    done = time.perf_counter()
-    return Classification(
-        predictions=predictions,
-        preprocess_ms=(prepared - started) * 1000,
-        inference_ms=(done - prepared) * 1000,
-    )
+    return _timed(model, lambda: preprocess(image, model.metadata), top_k)
 
 
 def classify_square(
@@ -67,8 +59,14 @@ def classify_square(
     """Run the forward pass on the model's input square (already resized and cropped)."""
     if square.size != (model.metadata.input_size,) * 2 or square.mode != "RGB":
         raise ValueError(f"expected an RGB square of {model.metadata.input_size} px")
+    return _timed(model, lambda: to_tensor(square, model.metadata), top_k)
+
+
+def _timed(
+    model: LoadedModel, make_batch: Callable[[], torch.Tensor], top_k: int
+) -> Classification:
     started = time.perf_counter()
-    batch = to_tensor(square, model.metadata)
+    batch = make_batch()
     prepared = time.perf_counter()
     predictions = predict(model, batch, top_k)
     done = time.perf_counter()

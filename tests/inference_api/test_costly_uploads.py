@@ -24,15 +24,6 @@ REFUSALS = {"too_costly", "too_many_scans", "invalid_image"}
 CHEAP = {"webp_lossless_38_bytes_8000", "webp_animated_8000"}
 
 
-@pytest.fixture
-def fresh_pool():
-    """A pool whose decoder has decoded nothing yet, so its peak memory is this case's."""
-    pool = DecoderPool(spare=0)
-    pool.warm()
-    yield pool
-    pool.close()
-
-
 def outcome(pool: DecoderPool, data: bytes, limits: DecodeLimits):
     try:
         return pool.decode(data, limits, ModelInput())

@@ -74,22 +74,17 @@ def test_a_decode_over_its_memory_budget_is_refused_and_the_decoder_replaced(poo
     assert len(first - set(pool.pids())) >= 1
 
 
-def test_a_decoder_that_does_not_answer_in_time_is_killed(caplog):
-    pool = DecoderPool(spare=0)
-    pool.warm()
-    try:
-        (pid,) = pool.pids()
-        pool._idle[0].wait_ready()
-        os.kill(pid, signal.SIGSTOP)  # it can neither decode nor be stopped by its own timers
-        started = time.monotonic()
-        with caplog.at_level(logging.WARNING, "inference_api.sandbox.pool"):
-            error = refusal(pool, encode("JPEG", (64, 48)), DecodeLimits(wall_seconds=0.2))
-        assert error.code == "too_costly"
-        assert time.monotonic() - started < 2
-        assert "killed after its deadline" in caplog.text
-        assert not Path(f"/proc/{pid}").exists() or _zombie_gone(pid)
-    finally:
-        pool.close()
+def test_a_decoder_that_does_not_answer_in_time_is_killed(fresh_pool, caplog):
+    (pid,) = fresh_pool.pids()
+    fresh_pool._idle[0].wait_ready()
+    os.kill(pid, signal.SIGSTOP)  # it can neither decode nor be stopped by its own timers
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, "inference_api.sandbox.pool"):
+        error = refusal(fresh_pool, encode("JPEG", (64, 48)), DecodeLimits(wall_seconds=0.2))
+    assert error.code == "too_costly"
+    assert time.monotonic() - started < 2
+    assert "killed after its deadline" in caplog.text
+    assert not Path(f"/proc/{pid}").exists() or _zombie_gone(pid)
 
 
 def _zombie_gone(pid: int) -> bool:
