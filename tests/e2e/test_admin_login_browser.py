@@ -116,7 +116,7 @@ def test_staff_log_in_with_a_totp_token_when_two_factor_is_required(
     assert wrong.status == HTTPStatus.OK and "Invalid token" in wrong_text
     assert right.status == HTTPStatus.OK
     assert right_url.rstrip("/").endswith("/admin"), right_url
-    assert "Site administration" in right_text
+    assert "Review console" in right_text
 
 
 def test_a_staff_user_without_a_device_cannot_log_in_when_two_factor_is_required(
@@ -129,7 +129,7 @@ def test_a_staff_user_without_a_device_cannot_log_in_when_two_factor_is_required
         text = page.inner_text("body")
         page.goto(f"{live_server.url}/admin/")
         landed = page.url
-    assert "Site administration" not in text
+    assert "Review console" not in text
     assert "/admin/login/" in landed
 
 
@@ -139,4 +139,4 @@ def test_without_two_factor_the_password_alone_logs_in(live_server, settings, re
     with chromium(require_chromium) as page:
         submit_login(page, live_server.url, "reviewer", PASSWORD)
         text = page.inner_text("body")
-    assert "Site administration" in text
+    assert "Review console" in text
