@@ -134,21 +134,28 @@ def test_requests_and_limits_follow_the_workers():
     # (docs/deploy.md, "More than one host", shows the arithmetic).
     assert resources["limits"]["memory"] == resources["requests"]["memory"]
     memory_mib = int(resources["limits"]["memory"].removesuffix("Mi"))
-    needed = ONE_WORKER_MIB + (workers - 1) * IDLE_WORKER_MIB + workers * WORST_UPLOAD_MIB
+    gunicorn_threads = int(CONFIG["GUNICORN_THREADS"])
+    decode_budget_mib = int(CONFIG["DECODE_MEMORY_BYTES"]) // (1024 * 1024)
+    further_worker = IDLE_WORKER_MIB + (gunicorn_threads + 1) * IDLE_DECODER_MIB
+    needed = (
+        ONE_WORKER_MIB
+        + (workers - 1) * further_worker
+        + workers * gunicorn_threads * decode_budget_mib
+    )
     assert memory_mib >= needed + SHM_MIB
     for container in all_containers(POD):
         assert {"cpu", "memory"} <= set(container["resources"]["limits"]), container["name"]
 
 
 # The sizing inputs docs/deploy.md derives the memory limit from: the container
-# with one worker after the corpus's largest image (make image-test's peak), the
-# private memory of each further worker forked from the preloaded master
-# (docs/deploy.md section 8), what the worst allowed upload adds to a worker
-# while it decodes (docs/benchmarks.md, "Memory under the worst-case uploads":
-# 2011 - 463 MiB), and /dev/shm's cap (a memory-backed emptyDir counts).
-ONE_WORKER_MIB = 602
+# with one worker and its decoders after the corpus's largest image (make
+# image-test's peak), the private memory of each further worker forked from the
+# preloaded master (docs/deploy.md section 8) with its idle decoders (one per
+# thread and a spare), the decode budget each busy decoder may add
+# (DECODE_MEMORY_BYTES, enforced by the kernel), and /dev/shm's cap.
+ONE_WORKER_MIB = 616
 IDLE_WORKER_MIB = 25
-WORST_UPLOAD_MIB = 2011 - 463
+IDLE_DECODER_MIB = 40
 SHM_MIB = 64
 
 
