@@ -58,14 +58,14 @@ def load_model():
 def model_input(model, item: Case):
     """The tensor the server computes for `item`: checks and decode (sandboxed), then tensor."""
     from analysis.preprocessing import to_tensor
+    from inference_api.imaging.limits import ModelInput
     from inference_api.validators import check_upload
-    from inference_api.views import model_input_of
 
     upload = check_upload(
         item.data,
         content_type=item.content_type,
         filename=item.filename,
-        model_input=model_input_of(model),
+        model_input=ModelInput.of(model.metadata),
     )
     return to_tensor(upload.square(), model.metadata)
 
@@ -101,12 +101,11 @@ def stage_times(model, item: Case, repeats: int) -> dict[str, float]:
 
     from analysis.preprocessing import to_tensor
     from inference_api import sandbox
-    from inference_api.imaging.limits import DecodeLimits
+    from inference_api.imaging.limits import DecodeLimits, ModelInput
     from inference_api.imaging.prepare import prepare
-    from inference_api.views import model_input_of
 
     metadata = model.metadata
-    shape = model_input_of(model)
+    shape = ModelInput.of(model.metadata)
     limits = DecodeLimits.from_settings()
     prepared = sandbox.decode(item.data, limits, shape)  # starts this process's decoders
     square = Image.frombytes("RGB", (prepared.size, prepared.size), prepared.pixels)

@@ -175,12 +175,7 @@ def served_model_input() -> ModelInput:
     """
     from analysis.model_store import get_model  # torch is imported where the model is used
 
-    metadata = get_model().metadata
-    return ModelInput(
-        resize_size=metadata.resize_size,
-        input_size=metadata.input_size,
-        interpolation=metadata.interpolation,
-    )
+    return ModelInput.of(get_model().metadata)
 
 
 def check_upload(

@@ -77,3 +77,12 @@ class ModelInput:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "ModelInput":
         return cls(**values)
+
+    @classmethod
+    def of(cls, metadata: Any) -> "ModelInput":
+        """What a model's metadata (analysis.metadata.ModelMetadata) says it wants."""
+        return cls(
+            resize_size=metadata.resize_size,
+            input_size=metadata.input_size,
+            interpolation=metadata.interpolation,
+        )
