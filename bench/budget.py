@@ -324,10 +324,8 @@ def _decode_in_fresh_decoder(data: bytes, limits) -> dict:
     """Verdict, CPU, memory and wall clock of one decode in a new decoder process.
 
     The memory is the decoder's VmHWM from /proc before and after the job,
-    not `cost.above_idle_kb`: the decoder's getrusage ru_maxrss starts at its
-    parent's high-water mark (Linux keeps it across fork and exec), so in a
-    parent larger than the decode, such as this one or a gunicorn worker, it
-    says 0 above idle.
+    read from outside (`cost.above_idle_kb`, the decoder's own, is VmHWM-based
+    too; getrusage's ru_maxrss would start at the parent's high-water mark).
     """
     from inference_api.imaging.prepare import Refused
 

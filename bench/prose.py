@@ -281,8 +281,8 @@ WebP). Each was decoded alone in a fresh decoder process with the
 configuration's budget ({cpu_seconds:.1f} s CPU, {memory_mib:.0f} MiB above
 idle, {wall_seconds:.1f} s wall clock): its CPU time (the decoder's own
 `getrusage`), its peak RSS above the decoder's idle (VmHWM from /proc before
-and after the job; the decoder's own `cost.above_idle_kb` is not used, as its
-`ru_maxrss` starts from the parent's high-water mark), and the wall clock of
+and after the job, read here from outside, which agrees with the decoder's own
+`cost.above_idle_kb`, also VmHWM-based), and the wall clock of
 the whole round trip. Then all of them were sent, in the same order, to a one-worker
 server: its answer, the worker's peak RSS (VmHWM, cumulative) and its decoders'
 (the ones running after each request: a decoder stopped at the budget is
