@@ -38,6 +38,17 @@ def audit_rows(server, where: str = "") -> list[tuple]:
     return database_rows(server.env["DATABASE_URL"], sql + (f" WHERE {where}" if where else ""))
 
 
+def wait_idle(worker: int, seconds: float = 60) -> None:
+    """Wait until none of the worker's decoders is using CPU (the spares have started)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        before = {pid: cpu_seconds(pid) for pid in worker_pids(worker)}
+        time.sleep(0.3)
+        if before and all(cpu_seconds(pid) - used < 0.01 for pid, used in before.items()):
+            return
+    raise AssertionError("the decoders did not settle")
+
+
 def busy_decoder(worker: int, seconds: float = 30) -> int:
     """The worker's decoder that is spending CPU now (the one decoding)."""
     deadline = time.monotonic() + seconds
@@ -54,6 +65,7 @@ def test_a_decoder_killed_mid_decode_gives_the_json_contract_and_an_audit_row(ex
     env = {"DECODE_CPU_SECONDS": "60", "DECODE_WALL_SECONDS": "60"}
     with gunicorn_server(env=env, workers=1) as server:
         (worker,) = worker_pids(server.process.pid)
+        wait_idle(worker)  # a decoder still starting would look busy
         answer: list[requests.Response] = []
         upload = threading.Thread(
             target=lambda: answer.append(
