@@ -32,12 +32,8 @@ admin.site.index_template = "admin/inference_api/index.html"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-def _error_classes(base: type = errors.ApiError) -> list[type]:
-    found = []
-    for sub in base.__subclasses__():
-        found.append(sub)
-        found.extend(_error_classes(sub))
-    return found
+def _error_classes() -> list[type[errors.ApiError]]:
+    return [cls for cls in errors.all_errors() if cls is not errors.ApiError]
 
 
 def _known_outcomes() -> list[tuple[str, str]]:

@@ -13,7 +13,6 @@ in this process.
 """
 
 import hashlib
-import logging
 import mimetypes
 import time
 from collections.abc import Iterable
@@ -29,8 +28,6 @@ from .imaging.limits import DecodeLimits, ModelInput
 from .imaging.prepare import Refused
 
 __all__ = ["JPEG", "PNG", "WEBP", "CheckedUpload", "UploadFacts", "check_upload"]
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

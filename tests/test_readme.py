@@ -35,16 +35,9 @@ def error_table() -> dict[str, set[int]]:
     return rows
 
 
-def api_error_classes(base: type = errors.ApiError) -> list[type]:
-    found = [base]
-    for sub in base.__subclasses__():
-        found.extend(api_error_classes(sub))
-    return found
-
-
 def test_every_error_code_is_in_the_readme_with_its_status():
     table = error_table()
-    for cls in api_error_classes():
+    for cls in errors.all_errors():
         if cls.code in NOT_API_CODES:
             continue
         assert cls.code in table, f"{cls.code} is missing from the README's error table"
@@ -52,7 +45,7 @@ def test_every_error_code_is_in_the_readme_with_its_status():
 
 
 def test_the_readme_names_no_error_code_that_does_not_exist():
-    known = {cls.code for cls in api_error_classes()}
+    known = {cls.code for cls in errors.all_errors()}
     assert set(error_table()) <= known
 
 

@@ -31,6 +31,9 @@ DAC = 0xCC
 ACCEPTED_SOF = frozenset({0xC0, 0xC1, 0xC2})
 REFUSED_SOF = frozenset({0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 METADATA_MARKERS = frozenset({*range(0xE0, 0xF0), 0xFE})  # APP0-APP15, COM
+# Grey, YCbCr/RGB and CMYK/YCCK: what Pillow decodes. The standard allows 255
+# components per frame and 4 per scan; more would only make the walk costly.
+MAX_COMPONENTS = 4
 # Markers that stand alone, without a length field: TEM and RST0-RST7.
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 # A marker: 0xFF then a byte that is neither stuffing (0x00), a restart
@@ -42,14 +45,6 @@ _MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
 # 0xFF is fill, which libjpeg's suspending reader rescans on every refill.
 FILL_RUN = 64
 FILL = b"\xff" * FILL_RUN
-
-
-class MalformedJpeg(ValueError):
-    """The data does not start with a JPEG's SOI marker."""
-
-
-class TooManyScans(ValueError):
-    """The JPEG has more scans than the limit it was checked against."""
 
 
 @dataclass(frozen=True)
@@ -77,32 +72,6 @@ class JpegStructure:
         return self.sof == 0xC2
 
 
-def count_scans(data: bytes, *, limit: int) -> int:
-    """Count the scans (SOS markers) of the first image in `data`.
-
-    Raises `TooManyScans` as soon as the count passes `limit`, and
-    `MalformedJpeg` when `data` has no SOI. Kept for callers that want only
-    the count; `inspect` applies every limit.
-    """
-    if not data.startswith(SOI):
-        raise MalformedJpeg("no SOI marker")
-    scans = 0
-    position = len(SOI)
-    while (match := _MARKER.search(data, position)) is not None:
-        marker = data[match.start() + 1]
-        position = match.end()
-        if marker == EOI:
-            break
-        if marker in _STANDALONE:
-            continue
-        position = _skip_segment(data, position)
-        if marker == SOS:
-            scans += 1
-            if scans > limit:
-                raise TooManyScans(f"more than {limit} scans")
-    return scans
-
-
 def inspect(data: bytes, limits: DecodeLimits) -> JpegStructure:
     """Walk the markers of the first image in `data` against `limits`.
 
@@ -127,6 +96,7 @@ class _Walk:
         self.sof: int | None = None
         self.width = self.height = 0
         self.components: dict[int, Component] = {}
+        self.h_max = self.v_max = 1
         self.scans = self.scan_blocks = self.markers = self.metadata_bytes = 0
         self.fill_at = -1
 
@@ -206,19 +176,23 @@ class _Walk:
         self.height = int.from_bytes(payload[1:3], "big")
         self.width = int.from_bytes(payload[3:5], "big")
         count = payload[5]
+        if not 0 < count <= MAX_COMPONENTS:
+            raise errors.InvalidImage()
         for index in range(count):
             entry = payload[6 + 3 * index : 9 + 3 * index]
             if len(entry) < 3 or not entry[1] >> 4 or not entry[1] & 0x0F:
                 raise errors.InvalidImage()
             self.components[entry[0]] = Component(entry[0], entry[1] >> 4, entry[1] & 0x0F)
-        if not self.components or not self.width or not self.height:
+        if len(self.components) != count or not self.width or not self.height:
             raise errors.InvalidImage()
+        self.h_max = max(c.h for c in self.components.values())
+        self.v_max = max(c.v for c in self.components.values())
 
     def _scan(self, payload: bytes) -> None:
         self.scans += 1
         if self.scans > self.limits.max_jpeg_scans:
             raise errors.TooManyScans()
-        if self.sof is None or not payload:
+        if self.sof is None or not payload or not 0 < payload[0] <= len(self.components):
             raise errors.InvalidImage()
         idents = payload[1 : 1 + 2 * payload[0] : 2]
         self.scan_blocks += sum(self._blocks(ident) for ident in idents)
@@ -230,10 +204,8 @@ class _Walk:
         component = self.components.get(ident)
         if component is None:
             raise errors.InvalidImage()
-        h_max = max(c.h for c in self.components.values())
-        v_max = max(c.v for c in self.components.values())
-        width = -(-self.width * component.h // h_max)
-        height = -(-self.height * component.v // v_max)
+        width = -(-self.width * component.h // self.h_max)
+        height = -(-self.height * component.v // self.v_max)
         return -(-width // 8) * -(-height // 8)
 
 

@@ -144,12 +144,6 @@ def _libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
     decoder, demux = (ctypes.CDLL(path) for path in paths)
     decoder.WebPInitDecoderConfigInternal.argtypes = [ctypes.POINTER(_Config), ctypes.c_int]
     decoder.WebPDecode.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(_Config)]
-    decoder.WebPGetFeaturesInternal.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_size_t,
-        ctypes.POINTER(_Features),
-        ctypes.c_int,
-    ]
     demux.WebPDemuxInternal.restype = ctypes.c_void_p
     demux.WebPDemuxInternal.argtypes = [
         ctypes.POINTER(_Data),
@@ -226,13 +220,3 @@ def _decode(decoder, fragment: _Data, size: tuple[int, int]) -> ctypes.Array:
 
 def _scaled(size: tuple[int, int], factor: int) -> tuple[int, int]:
     return max(1, -(-size[0] // factor)), max(1, -(-size[1] // factor))
-
-
-def has_alpha(data: bytes) -> bool:
-    """Whether libwebp reports an alpha channel for the WebP in `data`."""
-    decoder, _ = _libraries()
-    features = _Features()
-    status = decoder.WebPGetFeaturesInternal(
-        data, len(data), ctypes.byref(features), DECODER_ABI_VERSION
-    )
-    return status == VP8_STATUS_OK and bool(features.has_alpha)

@@ -27,6 +27,7 @@ class DecodeLimits:
     max_jpeg_metadata_bytes: int = 4 * MIB
     # PNG: chunk count, bytes of chunks that are not pixels, inflated metadata.
     max_png_chunks: int = 20_000
+    max_png_metadata_chunks: int = 1_000
     max_png_metadata_bytes: int = 4 * MIB
     max_png_inflated_metadata_bytes: int = 8 * MIB
     max_png_frames: int = 1_000

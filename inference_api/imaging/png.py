@@ -4,9 +4,11 @@ Pillow inflates every iCCP chunk it meets (up to 1 MiB each, any number of
 them), handles each chunk in Python (hundreds of thousands of empty or
 private chunks cost seconds), and checks CRCs only in `verify()`, which
 then needs a second open. This walk does all of it once, in a loop bounded
-by `max_png_chunks`: every chunk's CRC (what `verify()` checked), at most one
-iCCP, a cap on the bytes of chunks that are not pixels, and a cap on what
-the compressed metadata (iCCP, zTXt, compressed iTXt) inflates to, measured
+by `max_png_chunks` (and `max_png_metadata_chunks` for the chunks that are
+not pixels, which Pillow handles one by one in Python): every chunk's CRC
+(what `verify()` checked), at most one iCCP, a cap on the bytes of chunks
+that are not pixels, and a cap on what the compressed metadata (iCCP, zTXt,
+compressed iTXt) inflates to, measured
 with a bounded inflate. Fast refusals, not the guarantee: the decode budget
 (inference_api.sandbox) bounds what is left.
 """
@@ -73,7 +75,7 @@ class _Walk:
     def __init__(self, limits: DecodeLimits) -> None:
         self.limits = limits
         self.header: tuple[int, int, int, int] | None = None
-        self.chunks = self.frames = self.metadata = self.inflated = 0
+        self.chunks = self.frames = self.metadata = self.inflated = self.metadata_chunks = 0
         self.iccp = False
 
     def take(self, kind: bytes, payload: bytes) -> None:
@@ -112,6 +114,9 @@ class _Walk:
 
     def _metadata(self, kind: bytes, payload: bytes) -> None:
         self.metadata += len(payload)
+        self.metadata_chunks += 1
+        if self.metadata_chunks > self.limits.max_png_metadata_chunks:
+            raise errors.TooCostly("The PNG has too many metadata chunks.")
         if self.metadata > self.limits.max_png_metadata_bytes:
             raise errors.TooCostly("The PNG carries too much metadata.")
         if kind == b"iCCP":

@@ -32,6 +32,8 @@ from .limits import DecodeLimits, ModelInput
 
 logger = logging.getLogger(__name__)
 
+Structure = jpeg.JpegStructure | png.PngStructure | webp.WebpStructure
+INSPECTORS = {JPEG: jpeg.inspect, PNG: png.inspect, WEBP: webp.inspect}
 # Pillow's own cap on inflated PNG text; png.inspect caps all compressed metadata first.
 PNG_TEXT_MEMORY_BYTES = 8 * 1024 * 1024
 
@@ -85,13 +87,16 @@ def prepare(data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepa
     hostile bytes are refused as `invalid_image`, running out of memory as
     `too_costly`.
     """
-    facts = Facts(format=sniff_format(data) or "")
+    image_format = sniff_format(data) or ""
+    facts = Facts(format=image_format)
     try:
-        facts = _check_structure(data, facts.format, limits)
+        structure = inspect_structure(data, image_format, limits)
+        facts = Facts(format=image_format, width=structure.width, height=structure.height)
+        check_size(structure.width, structure.height, limits)
     except errors.ApiError as exc:
         raise Refused(exc, facts) from None
     try:
-        picture = decode_picture(data, facts.format, limits, model_input.resize_size)
+        picture = decode_picture(data, image_format, limits, model_input.resize_size, structure)
         square = resize_and_crop(picture, model_input)
     except errors.ApiError as exc:
         raise Refused(exc, facts) from None
@@ -103,28 +108,12 @@ def prepare(data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepa
     return Prepared(facts=facts, pixels=square.tobytes(), size=square.width)
 
 
-def _check_structure(data: bytes, image_format: str, limits: DecodeLimits) -> Facts:
-    if image_format == JPEG:
-        width, height = _jpeg_size(data, limits)
-    elif image_format == PNG:
-        structure = png.inspect(data, limits)
-        width, height = structure.width, structure.height
-    elif image_format == WEBP:
-        structure = webp.inspect(data, limits)
-        width, height = structure.width, structure.height
-    else:
+def inspect_structure(data: bytes, image_format: str, limits: DecodeLimits) -> Structure:
+    """The walk of the format's structure against the caps (jpeg, png, webp `inspect`)."""
+    inspect = INSPECTORS.get(image_format)
+    if inspect is None:
         raise errors.ContentTypeMismatch()
-    facts = Facts(format=image_format, width=width, height=height)
-    try:
-        check_size(width, height, limits)
-    except errors.ApiError as exc:
-        raise Refused(exc, facts) from None
-    return facts
-
-
-def _jpeg_size(data: bytes, limits: DecodeLimits) -> tuple[int, int]:
-    structure = jpeg.inspect(data, limits)
-    return structure.width, structure.height
+    return inspect(data, limits)
 
 
 def check_size(width: int, height: int, limits: DecodeLimits) -> None:
@@ -135,10 +124,19 @@ def check_size(width: int, height: int, limits: DecodeLimits) -> None:
         raise errors.ImageTooLarge()
 
 
-def decode_picture(data: bytes, image_format: str, limits: DecodeLimits, min_side: int):
-    """The first frame of checked bytes, upright RGB, short side >= `min_side` when it was."""
+def decode_picture(
+    data: bytes,
+    image_format: str,
+    limits: DecodeLimits,
+    min_side: int,
+    structure: Structure | None = None,
+) -> Image.Image:
+    """The first frame of checked bytes, upright RGB, short side >= `min_side` when it was.
+
+    `structure` is the format's walk when the caller made it already.
+    """
     if image_format == WEBP:
-        return _decode_webp(data, limits, min_side)
+        return _decode_webp(data, structure or webp.inspect(data, limits), min_side)
     frame = open_image(data, image_format, limits)
     try:
         if image_format == JPEG and min(frame.size) >= 2 * min_side:
@@ -150,8 +148,7 @@ def decode_picture(data: bytes, image_format: str, limits: DecodeLimits, min_sid
         frame.close()
 
 
-def _decode_webp(data: bytes, limits: DecodeLimits, min_side: int):
-    structure = webp.inspect(data, limits)
+def _decode_webp(data: bytes, structure: webp.WebpStructure, min_side: int) -> Image.Image:
     factor = reduce_factor((structure.width, structure.height), min_side)
     picture = libwebp.decode_first_frame(data, factor)
     return pixels.upright(pixels.to_rgb(picture), pixels.exif_orientation(structure.exif))

@@ -50,6 +50,12 @@ def png_with_private_chunks(count: int) -> bytes:
     return PNG_SIGNATURE + png_header(1, 1) + chunk * count + tiny_idat() + png_chunk(b"IEND", b"")
 
 
+def png_with_text_chunks(count: int) -> bytes:
+    """A 1x1 PNG with `count` small compressed text chunks (Pillow handles each in Python)."""
+    chunk = png_chunk(b"zTXt", b"k\x00\x00" + zlib.compress(bytes(200), 9))
+    return PNG_SIGNATURE + png_header(1, 1) + chunk * count + tiny_idat() + png_chunk(b"IEND", b"")
+
+
 def png_with_empty_idats(count: int) -> bytes:
     """A 1x1 PNG whose pixels are followed by `count` empty IDAT chunks."""
     empty = png_chunk(b"IDAT", b"")
@@ -123,6 +129,15 @@ def jpeg_with_comments(count: int) -> bytes:
     picture.save(buffer, "JPEG")
     data = buffer.getvalue()
     return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]
+
+
+def jpeg_with_many_components(count: int = 255, scans: int = 64) -> bytes:
+    """A progressive frame of `count` components, each of `scans` scans naming them all."""
+    components = b"".join(bytes([n, 0x11, 0]) for n in range(count))
+    sof = b"\xff\xc2" + struct.pack(">HBHHB", 8 + 3 * count, 8, 1, 1, count) + components
+    payload = bytes([count]) + b"".join(bytes([n, 0]) for n in range(count)) + b"\x00\x3f\x00"
+    sos = b"\xff\xda" + struct.pack(">H", len(payload) + 2) + payload + bytes(4)
+    return b"\xff\xd8" + sof + sos * scans + b"\xff\xd9"
 
 
 def arithmetic_jpeg() -> bytes:
@@ -216,7 +231,9 @@ COSTLY = {
     "png_870k_empty_idats": (lambda: png_with_empty_idats(870_000), "image/png", "refused"),
     "jpeg_10mb_fill_bytes": (lambda: jpeg_with_fill(10_000_000), "image/jpeg", "refused"),
     "jpeg_2_6m_comments": (lambda: jpeg_with_comments(2_600_000), "image/jpeg", "refused"),
+    "png_20000_text_chunks": (lambda: png_with_text_chunks(20_000), "image/png", "refused"),
     "jpeg_arithmetic_coded": (arithmetic_jpeg, "image/jpeg", "refused"),
+    "jpeg_255_components_64_scans": (jpeg_with_many_components, "image/jpeg", "refused"),
     "jpeg_huffman_64_scans_8000": (
         lambda: jpeg_with_scans(64, (SIDE, SIDE)),
         "image/jpeg",

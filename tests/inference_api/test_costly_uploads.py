@@ -11,8 +11,10 @@ import time
 
 import pytest
 
+from inference_api import errors
+from inference_api.imaging.formats import sniff_format
 from inference_api.imaging.limits import DecodeLimits, ModelInput
-from inference_api.imaging.prepare import Refused
+from inference_api.imaging.prepare import Refused, inspect_structure
 from inference_api.sandbox.pool import DecoderPool
 from tests.inference_api.costly_images import COSTLY, build
 
@@ -50,6 +52,17 @@ def test_each_costly_upload_is_refused_or_decoded_within_the_budget(name, fresh_
         assert result.cost.above_idle_kb * 1024 <= limits.memory_bytes
     else:
         assert result in REFUSALS
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, case in COSTLY.items() if case[2] == "refused")
+)
+def test_each_parser_loop_input_is_refused_by_the_walk_before_any_decoder(name):
+    # The budget would stop these too; the walk must refuse them first, and cheaply.
+    data = build(name)
+    with pytest.raises(errors.ApiError) as refused:
+        inspect_structure(data, sniff_format(data), DecodeLimits())
+    assert refused.value.code in REFUSALS
 
 
 @pytest.mark.slow
