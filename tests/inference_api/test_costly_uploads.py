@@ -20,6 +20,7 @@ from tests.inference_api.costly_images import COSTLY, build
 
 MIB = 1024 * 1024
 MEMORY_TARGET_KB = 600 * 1024
+TIMER_SLACK_MS = 20
 # Refusals of hostile inputs: what the caps and the budget answer.
 REFUSALS = {"too_costly", "too_many_scans", "invalid_image"}
 # Within the budget, with room to spare on a loaded machine.
@@ -48,7 +49,8 @@ def test_each_costly_upload_is_refused_or_decoded_within_the_budget(name, fresh_
     elif name in CHEAP:
         assert not isinstance(result, str), f"{name} refused: {result}"
     if not isinstance(result, str):
-        assert result.cost.cpu_ms <= limits.cpu_seconds * 1000
+        # The kernel's CPU timer fires on a scheduler tick: a few ms of slack.
+        assert result.cost.cpu_ms <= limits.cpu_seconds * 1000 + TIMER_SLACK_MS
         assert result.cost.above_idle_kb * 1024 <= limits.memory_bytes
     else:
         assert result in REFUSALS
