@@ -59,7 +59,7 @@ def model_input(model, item: Case):
     """The tensor the server computes for `item`: checks and decode (sandboxed), then tensor."""
     from analysis.preprocessing import to_tensor
     from inference_api.imaging.limits import ModelInput
-    from inference_api.validators import check_upload
+    from inference_api.upload.checks import check_upload
 
     upload = check_upload(
         item.data,
@@ -81,7 +81,7 @@ def parent_checks(item: Case) -> None:
     """What `check_upload` does in the server process before the decoder: hash and cheap checks."""
     import hashlib
 
-    from inference_api import validators
+    from inference_api.upload import checks as validators
 
     hashlib.sha256(item.data).hexdigest()
     declared = validators.ContentTypeValidator()(item.content_type)
@@ -149,12 +149,11 @@ def _parse(body: bytes) -> None:
 
 
 def _audit_insert() -> None:
-    from inference_api.records import RequestRecord
-    from inference_api.services import audit_request
+    from inference_api.audit.trail import audit
+    from inference_api.facts import Arrival, Outcome, Story
 
-    record = RequestRecord(request_id="bench-stage", client_ip="127.0.0.1", path=common.ANALYZE)
-    record.outcome = "ok"
-    audit_request(record=record, status=200, latency_ms=1.0)
+    arrival = Arrival(request_id="bench-stage", client_ip="127.0.0.1", path=common.ANALYZE)
+    audit(Story(arrival=arrival, outcome=Outcome("ok", 200), latency_ms=1.0))
 
 
 # --- API against bare ----------------------------------------------------------------------------

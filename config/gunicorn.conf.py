@@ -28,7 +28,7 @@ Environment (all optional):
   off: the app already logs one line per API request with its request id).
 - GUNICORN_LOG_LEVEL: gunicorn's own log level (default info).
 - PROMETHEUS_MULTIPROC_DIR: when set, a writable folder where workers share
-  their metrics (inference_api.metrics); cleaned at start.
+  their metrics (inference_api.operations.metrics); cleaned at start.
 - TRUSTED_PROXIES: the app's setting (CIDRs, comma separated), read here too:
   only those peers may set the scheme (X-Forwarded-Proto) at gunicorn's level
   (`forwarded_allow_ips`); empty (the default) trusts no peer. gunicorn's own
@@ -82,8 +82,11 @@ def _networks(name: str) -> str:
     """A comma-separated list of CIDRs, normalised for gunicorn (host bits cleared)."""
     raw = os.environ.get(name, "")
     try:
-        networks = [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in raw.split(",")
-                    if cidr.strip()]
+        networks = [
+            ipaddress.ip_network(cidr.strip(), strict=False)
+            for cidr in raw.split(",")
+            if cidr.strip()
+        ]
     except ValueError:
         raise SystemExit(f"{name} must be comma-separated CIDRs, got {raw!r}") from None
     return ",".join(str(network) for network in networks)
@@ -130,7 +133,7 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # --- hooks -----------------------------------------------------------------------------
 def on_starting(server) -> None:
     """Picks the in-flight folder; empties the shared metrics folder of a previous run."""
-    from inference_api import inflight
+    from inference_api.audit import inflight
 
     base = Path(worker_tmp_dir or tempfile.gettempdir())
     server.inflight_folder = inflight.folder_for(os.getpid(), base)
@@ -201,7 +204,7 @@ def post_fork(server, worker) -> None:
     The decoders start now (in the background), so the first upload does not
     wait for them.
     """
-    from inference_api import inflight
+    from inference_api.audit import inflight
     from inference_api.sandbox import current_pool
 
     if server.cfg.preload_app:
@@ -241,18 +244,18 @@ def _audit_dead_worker(server, pid: int) -> None:
     Runs in the master. Its database connection is closed again at once: the
     workers forked after this must not inherit an open one.
     """
-    from inference_api import inflight
+    from inference_api.audit import inflight
 
-    record = inflight.take(server.inflight_folder, pid)
-    if record is None:
+    story = inflight.take(server.inflight_folder, pid)
+    if story is None:
         return
-    log.error("Worker %s died serving request %s", pid, record.request_id)
+    log.error("Worker %s died serving request %s", pid, story.arrival.request_id)
     from django.db import connections
 
     import config.wsgi  # noqa: F401 - sets Django up in a master that did not preload
-    from inference_api.services import audit_request
+    from inference_api.audit.trail import audit
 
     try:
-        audit_request(record=record, status=inflight.STATUS, latency_ms=0.0)
+        audit(story)
     finally:
         connections.close_all()

@@ -18,10 +18,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import blocking, console, errors
-from .autoblock import AUTOMATIC_REASON
+from . import errors
+from .admission.autoblock import AUTOMATIC_REASON
+from .admission.clients import client_key_for
+from .audit.quarantine import flagged_upload_review, quarantined_file_open
+from .console import blocking, pages
 from .models import AuditLog, BlockedClient, FlaggedUpload
-from .services import client_key_for, flagged_upload_review, quarantined_file_open
 
 admin.site.site_header = "Image classification API: review console"
 admin.site.site_title = "Image classification API review"
@@ -150,8 +152,8 @@ class AuditLogAdmin(admin.ModelAdmin):
         return [overview, *super().get_urls()]
 
     def overview_view(self, request: HttpRequest) -> HttpResponse:
-        """The console's overview: see inference_api/console.py."""
-        return console.overview_view(self, request)
+        """The console's overview: see inference_api/console/pages.py."""
+        return pages.overview_view(self, request)
 
     def has_block_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("inference_api.add_blockedclient")

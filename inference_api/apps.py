@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class InferenceApiConfig(AppConfig):
@@ -8,6 +9,15 @@ class InferenceApiConfig(AppConfig):
     verbose_name = "Inference API"
 
     def ready(self) -> None:
-        from .checks import register_checks
+        from .admission.blocklist import clear_blocklist_cache
+        from .models import BlockedClient
+        from .operations.checklist import register_checks
 
         register_checks()
+        # Every worker reads the blocklist through the shared cache: a change drops it.
+        post_save.connect(
+            clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_save"
+        )
+        post_delete.connect(
+            clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_delete"
+        )

@@ -14,9 +14,6 @@ from django.conf import settings
 
 from . import errors
 
-# Seconds an overloaded client is told to wait: about one forward pass or two.
-OVERLOADED_RETRY_AFTER = 1
-
 _lock = threading.Lock()
 _slots: threading.BoundedSemaphore | None = None
 _size = 0
@@ -49,7 +46,7 @@ def inference_slot() -> Iterator[None]:
     global _in_flight
     slots = _semaphore()
     if not slots.acquire(timeout=max(0.0, settings.INFERENCE_QUEUE_TIMEOUT)):
-        raise errors.Overloaded(retry_after=OVERLOADED_RETRY_AFTER)
+        raise errors.Overloaded()
     with _lock:
         _in_flight += 1
     try:

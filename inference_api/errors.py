@@ -6,21 +6,41 @@ client and must never carry a library's own error text.
 """
 
 from http import HTTPStatus
+from typing import Self
+
+from .facts import Examined, Received
 
 
 class ApiError(Exception):
-    """A request the API refuses, with what the client is told."""
+    """A request the API refuses, with what the client is told.
+
+    A step that refuses an upload hands on what it had learned of it by
+    `learned(...)`, so the audit step records it with the refusal.
+    """
 
     status: int = HTTPStatus.BAD_REQUEST
     code: str = "bad_request"
     message: str = "Bad request."
     # Rejections whose bytes are kept in quarantine for review.
     flagged: bool = False
+    # Seconds a client should wait before retrying (the Retry-After header), if any.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
-        self.retry_after = retry_after
+        if retry_after is not None:
+            self.retry_after = retry_after
+        self.received: Received | None = None
+        self.examined: Examined | None = None
+
+    def learned(
+        self, *, received: Received | None = None, examined: Examined | None = None
+    ) -> Self:
+        """This error, carrying what was learned of the upload before it was refused."""
+        self.received = received or self.received
+        self.examined = examined or self.examined
+        return self
 
 
 class NoFile(ApiError):
@@ -128,6 +148,8 @@ class Overloaded(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "overloaded"
     message = "The service is busy; retry shortly."
+    # About one forward pass or two.
+    retry_after = 1
 
 
 class LimiterUnavailable(ApiError):
@@ -136,12 +158,14 @@ class LimiterUnavailable(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "service_unavailable"
     message = "The service is temporarily unavailable; retry shortly."
+    retry_after = 5
 
 
 class ModelUnavailable(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "model_unavailable"
     message = "The model is not ready; retry shortly."
+    retry_after = 5
 
 
 class NotReady(ApiError):

@@ -9,19 +9,15 @@ traceback goes to the log.
 import logging
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
-from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 
 from analysis.errors import ModelUnavailable
 
 from . import errors
-from .records import record_for
 
 logger = logging.getLogger(__name__)
-
-MODEL_RETRY_AFTER = 5
 
 _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
     drf.UnsupportedMediaType: errors.UnsupportedMediaType,
@@ -29,11 +25,6 @@ _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
     drf.MethodNotAllowed: errors.MethodNotAllowed,
     drf.NotFound: errors.NotFound,
     Http404: errors.NotFound,
-    drf.NotAuthenticated: errors.InvalidApiKey,
-    drf.AuthenticationFailed: errors.InvalidApiKey,
-    drf.PermissionDenied: errors.Blocked,
-    drf.Throttled: errors.RateLimited,
-    Ratelimited: errors.RateLimited,
     # Django's multipart parser, reached through request.data.
     RequestDataTooBig: errors.FileTooLarge,
     TooManyFilesSent: errors.TooManyFiles,
@@ -44,19 +35,21 @@ _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
 
 
 def error_response(request: HttpRequest, exc: errors.ApiError) -> JsonResponse:
-    """Render `exc` as the error contract and note its code on the request's record."""
+    """Render `exc` as the error contract; the answer keeps `exc` for the audit step."""
     request_id = getattr(request, "request_id", "-")
-    record = record_for(request)
-    if record is not None:
-        record.outcome = exc.code
-        record.flagged = record.flagged or exc.flagged
     response = JsonResponse(
         {"error": exc.message, "code": exc.code, "request_id": request_id},
         status=exc.status,
     )
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
+    response.api_error = exc
     return response
+
+
+def answered_error(response: HttpResponse) -> errors.ApiError | None:
+    """The error an answer renders, or None when it is no error of the contract."""
+    return getattr(response, "api_error", None)
 
 
 def as_api_error(exc: Exception) -> errors.ApiError | None:
@@ -67,7 +60,7 @@ def as_api_error(exc: Exception) -> errors.ApiError | None:
         if isinstance(exc, drf_type):
             return api_type()
     if isinstance(exc, ModelUnavailable):
-        return errors.ModelUnavailable(retry_after=MODEL_RETRY_AFTER)
+        return errors.ModelUnavailable()
     if isinstance(exc, drf.ValidationError):
         return errors.MalformedRequest()
     return None

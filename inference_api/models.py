@@ -19,7 +19,7 @@ class AuditLog(models.Model):
     """One request to the API, whatever its outcome.
 
     Floods of cheap refusals (`rate_limited`, `blocked`, ...: see
-    services.AGGREGATED_OUTCOMES) are aggregated: one
+    audit.trail.AGGREGATED_OUTCOMES) are aggregated: one
     row per client per window, `count` requests, `created_at` the first of them
     and `last_seen_at` the latest. `aggregate_key` is what makes that row unique
     (client key and window); it is NULL for every ordinary row.

@@ -65,16 +65,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "inference_api.middleware.RequestIdMiddleware",
+    "inference_api.pipeline.RequestIdMiddleware",
     # Before SecurityMiddleware: only a trusted proxy may say the request was HTTPS.
-    "inference_api.edge.ForwardedProtoMiddleware",
+    "inference_api.admission.edge.ForwardedProtoMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
-    "inference_api.edge.AdminNetworkMiddleware",
+    "inference_api.admission.edge.AdminNetworkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "inference_api.cors.ApiCorsMiddleware",
-    "inference_api.middleware.AuditMiddleware",
-    "inference_api.middleware.UploadLimitMiddleware",
+    "inference_api.admission.cors.ApiCorsMiddleware",
+    "inference_api.pipeline.ApiPipelineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -237,7 +236,7 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
 DATA_UPLOAD_MAX_NUMBER_FILES = 2
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
-FILE_UPLOAD_HANDLERS = ["inference_api.uploadhandlers.CappedMemoryUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["inference_api.upload.body.CappedMemoryUploadHandler"]
 
 # --- abuse controls ---------------------------------------------------------------
 RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="30/m")
@@ -283,7 +282,7 @@ ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
 AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "inference_api.clients.client_ip"
+AXES_CLIENT_IP_CALLABLE = "inference_api.admission.clients.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
@@ -358,7 +357,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "inference_api.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "inference_api.operations.logging.RequestIdFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {

@@ -14,7 +14,7 @@ if not SECRET_KEY:
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must not be on in production.")
 
-# Believed only from TRUSTED_PROXIES: inference_api.edge.ForwardedProtoMiddleware
+# Believed only from TRUSTED_PROXIES: inference_api.admission.edge.ForwardedProtoMiddleware
 # drops the header from any other peer before SecurityMiddleware reads it.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -38,7 +38,6 @@ START_TIMEOUT_SECONDS = 60.0
 # The server waits this long past the wall-clock budget before killing a
 # decoder itself (the decoder's own timer should have stopped it first).
 KILL_MARGIN_SECONDS = 0.5
-UNAVAILABLE_RETRY_AFTER = 1
 # Variables a decoder may see: no secret, no database or cache address.
 CHILD_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
@@ -226,7 +225,7 @@ class DecoderPool:
 
 def _unavailable(exc: DecoderDied) -> errors.Overloaded:
     logger.error("No decoder available: %s", exc)
-    return errors.Overloaded(retry_after=UNAVAILABLE_RETRY_AFTER)
+    return errors.Overloaded()
 
 
 def _prepared(reply: dict, body: bytes, idle_rss_kb: int) -> Prepared:

@@ -2,7 +2,7 @@
 
 from django import template
 
-from inference_api.console import review_queue as queue_for
+from inference_api.console.pages import review_queue as queue_for
 
 register = template.Library()
 

@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from inference_api.checks import CHECKLIST
+from inference_api.operations.checklist import CHECKLIST
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT_ITEM = "running user not root"

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from inference_api import services
+from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
 from tests.inference_api.audit_support import (
     HOSTILE_BYTES,
@@ -27,7 +27,7 @@ def quarantine(settings, tmp_path):
 
 
 def _audit(record, age_days: float, status=HTTPStatus.UNPROCESSABLE_ENTITY) -> AuditLog:
-    services.audit_request(record=record, status=status, latency_ms=1.0)
+    trail.audit(record.story(status, 1.0))
     row = AuditLog.objects.get(request_id=record.request_id)
     AuditLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=age_days))
     return row

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from inference_api import services
+from inference_api.audit import trail
 from tests.inference_api.audit_support import HOSTILE_BYTES, hostile_record, use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
@@ -21,9 +21,7 @@ def test_it_counts_flagged_uploads_and_bytes_by_reason(settings, tmp_path):
         hostile_record(outcome="invalid_image"),  # the same bytes: one file
         hostile_record(HOSTILE_BYTES + b"x", outcome="decompression_bomb"),
     ]:
-        services.audit_request(
-            record=record, status=HTTPStatus.UNPROCESSABLE_ENTITY, latency_ms=1.0
-        )
+        trail.audit(record.story(HTTPStatus.UNPROCESSABLE_ENTITY, 1.0))
     out = StringIO()
 
     call_command("quarantine_stats", stdout=out)

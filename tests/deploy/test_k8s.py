@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from inference_api.checks import check_trusted_proxies
-from inference_api.middleware import UploadLimitMiddleware
+from inference_api.operations.checklist import check_trusted_proxies
+from inference_api.upload.body import ENVELOPE_BYTES
 from tests.deploy.k8s_manifests import K8S, example_secret, kustomization, one, render
 from tests.test_dockerfile import arg_defaults, env_values, final_stage
 
@@ -178,7 +178,7 @@ def test_migrations_run_in_the_job_and_pods_only_wait_for_them():
 def test_the_ingress_caps_bodies_like_the_app_and_nginx_conf():
     ingress = one(OBJECTS, "Ingress")
     notes = ingress["metadata"]["annotations"]
-    cap = int(CONFIG["MAX_UPLOAD_BYTES"]) + UploadLimitMiddleware.ENVELOPE_BYTES
+    cap = int(CONFIG["MAX_UPLOAD_BYTES"]) + ENVELOPE_BYTES
     assert cap % 1024 == 0
     assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == f"{cap // 1024}k"
     assert nginx_directive("client_max_body_size") == f"{cap // 1024}k"

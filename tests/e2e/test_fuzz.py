@@ -28,13 +28,13 @@ from django.utils.datastructures import MultiValueDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from inference_api.analyze import check
 from inference_api.errors import ApiError
 from inference_api.exceptions import as_api_error
 from inference_api.imaging.formats import sniff_format
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import Refused, prepare
-from inference_api.records import RequestRecord
-from inference_api.serializers import AnalyzeRequestSerializer
+from inference_api.upload.form import AnalyzeRequestSerializer
 
 BOUNDARY = "fuzzboundary5b2e"
 MAGIC_BYTES = 12
@@ -268,11 +268,10 @@ def analyze_offline(data: bytes, content_type: str, filename: str) -> str:
         mapped = as_api_error(exc)
         assert mapped is not None and 400 <= mapped.status < 500, f"{exc!r} would be a 5xx"
         return mapped.code
-    context = {"record": RequestRecord(request_id="fuzz"), "model_input": ModelInput()}
-    serializer = AnalyzeRequestSerializer(data=form, context=context)
+    serializer = AnalyzeRequestSerializer(data=form)
     try:
         serializer.is_valid(raise_exception=True)
-        image = serializer.validated_data["file"].square()
+        image = check(serializer.validated_data["file"], model_input=ModelInput()).square()
     except ApiError as exc:
         assert as_api_error(exc) is exc and 400 <= exc.status < 500, f"{exc!r} -> {exc.status}"
         return exc.code

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from inference_api.uploadhandlers import CappedMemoryUploadHandler
+from inference_api.upload.body import CappedMemoryUploadHandler
 from tests.inference_api.upload_images import encode
 from tests.servers import gunicorn_server
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from inference_api import abuse_checks
+from inference_api.operations import abuse_checklist as abuse_checks
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from inference_api import services
+from inference_api.admission import blocklist
+from inference_api.audit import trail
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
 
 from .audit_support import HOSTILE_BYTES, hostile_record, make_record, use_tmp_quarantine
@@ -22,11 +23,7 @@ def quarantine(settings, tmp_path):
 
 @pytest.fixture
 def flagged() -> FlaggedUpload:
-    services.audit_request(
-        record=hostile_record(client_ip="198.51.100.66"),
-        status=HTTPStatus.UNPROCESSABLE_ENTITY,
-        latency_ms=1,
-    )
+    trail.audit(hostile_record(client_ip="198.51.100.66").story(HTTPStatus.UNPROCESSABLE_ENTITY, 1))
     return FlaggedUpload.objects.get()
 
 
@@ -45,7 +42,7 @@ def _download_url(upload: FlaggedUpload) -> str:
 
 
 def test_the_audit_log_is_read_only_even_for_a_superuser(admin_client):
-    services.audit_request(record=make_record(outcome="ok"), status=200, latency_ms=1)
+    trail.audit(make_record(outcome="ok").story(200, 1))
     row = AuditLog.objects.get()
     change_url = reverse("admin:inference_api_auditlog_change", args=[row.pk])
 
@@ -61,8 +58,8 @@ def test_the_audit_log_is_read_only_even_for_a_superuser(admin_client):
 
 def test_the_audit_log_list_filters_and_searches_exactly(admin_client):
     wanted = make_record(outcome="invalid_image", client_ip="2001:db8::5", sha256="ab" * 32)
-    services.audit_request(record=wanted, status=422, latency_ms=1)
-    services.audit_request(record=make_record(outcome="ok"), status=200, latency_ms=1)
+    trail.audit(wanted.story(422, 1))
+    trail.audit(make_record(outcome="ok").story(200, 1))
     url = reverse("admin:inference_api_auditlog_changelist")
 
     def listed(**params):
@@ -97,7 +94,7 @@ def test_a_reviewer_marks_uploads_and_blocks_their_client(client, reviewer, flag
     block = BlockedClient.objects.get()
     assert (block.network, block.created_by) == ("198.51.100.66/32", reviewer)
     assert f"#{flagged.pk}" in block.reason
-    assert services.find_block("198.51.100.66") == block
+    assert blocklist.find_block("198.51.100.66") == block
 
 
 def test_a_reviewer_may_set_the_verdict_and_notes_on_the_page(client, reviewer, flagged):
@@ -176,19 +173,19 @@ def test_a_blocked_client_is_managed_in_the_admin(admin_client, admin_user):
     assert good.status_code == HTTPStatus.FOUND
     block = BlockedClient.objects.get()
     assert (block.network, block.created_by) == ("203.0.113.0/24", admin_user)
-    assert services.find_block("203.0.113.200") == block
+    assert blocklist.find_block("203.0.113.200") == block
 
 
 def test_the_big_lists_cost_the_same_few_queries_for_many_rows(
     admin_client, django_assert_max_num_queries
 ):
     for n in range(40):
-        services.audit_request(
-            record=hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n}"),
-            status=HTTPStatus.UNPROCESSABLE_ENTITY,
-            latency_ms=1,
+        trail.audit(
+            hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n}").story(
+                HTTPStatus.UNPROCESSABLE_ENTITY, 1
+            )
         )
-        services.audit_request(record=make_record(outcome="ok"), status=200, latency_ms=1)
+        trail.audit(make_record(outcome="ok").story(200, 1))
 
     for name in ["auditlog", "flaggedupload"]:
         with django_assert_max_num_queries(10):

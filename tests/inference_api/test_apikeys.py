@@ -74,7 +74,7 @@ def test_an_expired_key_is_refused(client):
 
 
 def test_an_oversized_key_is_refused_without_a_database_lookup(django_assert_max_num_queries):
-    from inference_api.apikeys import find_api_key
+    from inference_api.admission.apikeys import find_api_key
 
     with django_assert_max_num_queries(0):
         assert find_api_key("a." + "b" * 5000) is None

@@ -1,4 +1,4 @@
-"""The audit trail as written by services.audit_request (the middleware's call)."""
+"""The audit trail as written by the audit step, trail.audit (the pipeline's last step)."""
 
 import logging
 from datetime import timedelta
@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from inference_api import services
+from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload
 from tests import services as test_services
 
@@ -32,7 +32,7 @@ def test_it_writes_one_row_with_the_facts_of_an_accepted_request():
         model_version="1.0.0",
     )
 
-    services.audit_request(record=record, status=HTTPStatus.OK, latency_ms=42.123456)
+    trail.audit(record.story(HTTPStatus.OK, 42.123456))
 
     row = AuditLog.objects.get()
     assert row.request_id == record.request_id
@@ -66,7 +66,7 @@ def test_it_writes_one_row_with_the_facts_of_an_accepted_request():
 def test_it_writes_one_row_for_each_refusal(outcome, status):
     record = make_record(outcome=outcome, bytes_received=10)
 
-    services.audit_request(record=record, status=status, latency_ms=1.0)
+    trail.audit(record.story(status, 1.0))
 
     row = AuditLog.objects.get()
     assert (row.outcome, row.status, row.count) == (outcome, status, 1)
@@ -78,12 +78,12 @@ def test_it_writes_one_row_for_each_refusal(outcome, status):
 @pytest.mark.django_db(transaction=True)
 def test_a_flood_of_rate_limited_requests_costs_one_update_each():
     first = make_record(outcome="rate_limited")
-    services.audit_request(record=first, status=HTTPStatus.TOO_MANY_REQUESTS, latency_ms=1.0)
+    trail.audit(first.story(HTTPStatus.TOO_MANY_REQUESTS, 1.0))
 
     with CaptureQueriesContext(connection) as queries:
         for _ in range(199):
             record = make_record(outcome="rate_limited")
-            services.audit_request(record=record, status=HTTPStatus.TOO_MANY_REQUESTS, latency_ms=1)
+            trail.audit(record.story(HTTPStatus.TOO_MANY_REQUESTS, 1))
 
     row = AuditLog.objects.get()
     assert (row.outcome, row.count, row.request_id) == ("rate_limited", 200, first.request_id)
@@ -95,17 +95,15 @@ def test_a_flood_of_rate_limited_requests_costs_one_update_each():
 def test_it_keeps_one_counted_row_per_client_per_window(monkeypatch):
     start = timezone.now()
     for ip in ["198.51.100.1", "198.51.100.1", "198.51.100.2"]:
-        services.audit_request(
-            record=make_record(outcome="rate_limited", client_ip=ip),
-            status=HTTPStatus.TOO_MANY_REQUESTS,
-            latency_ms=1,
+        trail.audit(
+            make_record(outcome="rate_limited", client_ip=ip).story(HTTPStatus.TOO_MANY_REQUESTS, 1)
         )
-    later = start + timedelta(seconds=services.AGGREGATE_WINDOW_SECONDS)
+    later = start + timedelta(seconds=trail.AGGREGATE_WINDOW_SECONDS)
     monkeypatch.setattr(timezone, "now", lambda: later)
-    services.audit_request(
-        record=make_record(outcome="rate_limited", client_ip="198.51.100.1"),
-        status=HTTPStatus.TOO_MANY_REQUESTS,
-        latency_ms=1,
+    trail.audit(
+        make_record(outcome="rate_limited", client_ip="198.51.100.1").story(
+            HTTPStatus.TOO_MANY_REQUESTS, 1
+        )
     )
 
     counts = sorted(AuditLog.objects.values_list("client_ip", "count"))
@@ -114,10 +112,8 @@ def test_it_keeps_one_counted_row_per_client_per_window(monkeypatch):
 
 def test_it_counts_an_ipv6_subnet_as_one_client():
     for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"]:
-        services.audit_request(
-            record=make_record(outcome="rate_limited", client_ip=ip),
-            status=HTTPStatus.TOO_MANY_REQUESTS,
-            latency_ms=1,
+        trail.audit(
+            make_record(outcome="rate_limited", client_ip=ip).story(HTTPStatus.TOO_MANY_REQUESTS, 1)
         )
 
     counts = sorted(AuditLog.objects.values_list("client_key", "count"))
@@ -130,7 +126,7 @@ def test_it_counts_an_ipv6_subnet_as_one_client():
 )
 def test_cheap_refusals_are_counted_too(outcome, status):
     for _ in range(5):
-        services.audit_request(record=make_record(outcome=outcome), status=status, latency_ms=1)
+        trail.audit(make_record(outcome=outcome).story(status, 1))
 
     row = AuditLog.objects.get()
     assert (row.outcome, row.status, row.count) == (outcome, status, 5)
@@ -147,7 +143,7 @@ def test_it_truncates_what_the_client_sent_and_keeps_a_bad_address_out():
         api_key_id="k" * 400,
     )
 
-    services.audit_request(record=record, status=HTTPStatus.BAD_REQUEST, latency_ms=1)
+    trail.audit(record.story(HTTPStatus.BAD_REQUEST, 1))
 
     row = AuditLog.objects.get()
     assert row.client_ip == "0.0.0.0"
@@ -161,8 +157,8 @@ def test_a_failed_write_never_raises_and_logs_the_whole_row(caplog):
         cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
     record = make_record(outcome="ok", top_label="tabby", top_score=0.5)
 
-    with caplog.at_level(logging.ERROR, logger="inference_api.services"):
-        services.audit_request(record=record, status=HTTPStatus.OK, latency_ms=3.0)
+    with caplog.at_level(logging.ERROR, logger="inference_api.audit.trail"):
+        trail.audit(record.story(HTTPStatus.OK, 3.0))
 
     with connection.cursor() as cursor:
         cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
@@ -190,8 +186,8 @@ def test_an_accepted_request_is_written_after_its_connection_died(caplog):
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
     record = make_record(outcome="ok")
 
-    with caplog.at_level(logging.ERROR, logger="inference_api.services"):
-        services.audit_request(record=record, status=HTTPStatus.OK, latency_ms=1.0)
+    with caplog.at_level(logging.ERROR, logger="inference_api.audit.trail"):
+        trail.audit(record.story(HTTPStatus.OK, 1.0))
 
     assert AuditLog.objects.filter(request_id=record.request_id).count() == 1
     assert not [r for r in caplog.records if "audit row lost" in r.getMessage()]

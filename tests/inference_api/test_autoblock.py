@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from inference_api import autoblock
+from inference_api.admission import autoblock
 from inference_api.models import BlockedClient, FlaggedUpload
 
 from .audit_support import use_tmp_quarantine

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from inference_api import services
+from inference_api.admission import blocklist
 from inference_api.models import BlockedClient
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def test_it_finds_the_block_that_covers_an_address(network, ip):
     block = BlockedClient.objects.create(network=network, reason="test")
 
-    assert services.find_block(ip) == block
+    assert blocklist.find_block(ip) == block
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_it_finds_the_block_that_covers_an_address(network, ip):
 def test_it_does_not_block_an_address_outside_the_network(network, ip):
     BlockedClient.objects.create(network=network)
 
-    assert services.find_block(ip) is None
+    assert blocklist.find_block(ip) is None
 
 
 def test_an_expired_or_inactive_block_is_not_in_force():
@@ -53,20 +53,20 @@ def test_an_expired_or_inactive_block_is_not_in_force():
         network="203.0.113.3", expires_at=timezone.now() + timedelta(hours=1)
     )
 
-    assert services.find_block("203.0.113.1") is None
-    assert services.find_block("203.0.113.2") is None
-    assert services.find_block("203.0.113.3") == future
+    assert blocklist.find_block("203.0.113.1") is None
+    assert blocklist.find_block("203.0.113.2") is None
+    assert blocklist.find_block("203.0.113.3") == future
 
 
 def test_a_saved_block_applies_at_once_though_the_list_is_cached():
-    assert services.find_block("198.51.100.4") is None  # the empty list is now cached
+    assert blocklist.find_block("198.51.100.4") is None  # the empty list is now cached
 
     block = BlockedClient.objects.create(network="198.51.100.0/30")
-    assert services.find_block("198.51.100.3") == block
+    assert blocklist.find_block("198.51.100.3") == block
 
     block.active = False
     block.save()
-    assert services.find_block("198.51.100.3") is None
+    assert blocklist.find_block("198.51.100.3") is None
 
 
 def test_it_stores_networks_in_canonical_form():
@@ -83,9 +83,9 @@ def test_it_rejects_what_is_not_an_address_or_network(value):
 
 
 def test_blocking_a_client_blocks_its_address_or_its_ipv6_subnet():
-    v4, created_v4 = services.blocked_client_create(ip="198.51.100.20", reason="r")
-    v6, created_v6 = services.blocked_client_create(ip="2001:db8:5:6::abcd", reason="r")
-    again, created_again = services.blocked_client_create(ip="2001:db8:5:6::1", reason="r")
+    v4, created_v4 = blocklist.blocked_client_create(ip="198.51.100.20", reason="r")
+    v6, created_v6 = blocklist.blocked_client_create(ip="2001:db8:5:6::abcd", reason="r")
+    again, created_again = blocklist.blocked_client_create(ip="2001:db8:5:6::1", reason="r")
 
     assert (v4.network, v6.network) == ("198.51.100.20/32", "2001:db8:5:6::/64")
     assert (created_v4, created_v6, created_again) == (True, True, False)
@@ -96,17 +96,17 @@ def test_blocking_a_client_blocks_its_address_or_its_ipv6_subnet():
 @pytest.mark.django_db(transaction=True)
 def test_an_unreadable_blocklist_fails_open_and_says_so(caplog):
     BlockedClient.objects.create(network="198.51.100.0/24")
-    services.clear_blocklist_cache()
+    blocklist.clear_blocklist_cache()
     table = BlockedClient._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
     try:
-        with caplog.at_level(logging.ERROR, logger="inference_api.services"):
-            found = services.find_block("198.51.100.1")
+        with caplog.at_level(logging.ERROR, logger="inference_api.admission.blocklist"):
+            found = blocklist.find_block("198.51.100.1")
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
 
     assert found is None
     assert "the blocklist could not be read" in caplog.text
-    assert services.find_block("198.51.100.1") is not None  # the failure was not cached
+    assert blocklist.find_block("198.51.100.1") is not None  # the failure was not cached

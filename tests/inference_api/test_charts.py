@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, datetime
 
-from inference_api import charts, overview
+from inference_api.console import charts, overview
 
 
 def heights(svg: str, key: str) -> list[float]:

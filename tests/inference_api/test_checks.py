@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from inference_api import checks
+from inference_api.operations import checklist as checks
 
 REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://h/3"}
 LOCMEM_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}

@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from inference_api.clients import (
+from inference_api.admission.clients import (
     UNKNOWN_CLIENT,
     client_ip,
     parse_address,

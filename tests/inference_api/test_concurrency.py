@@ -10,7 +10,7 @@ from http import HTTPStatus
 import pytest
 
 from inference_api import errors
-from inference_api.concurrency import OVERLOADED_RETRY_AFTER, in_flight, inference_slot
+from inference_api.concurrency import in_flight, inference_slot
 
 
 class Holder:
@@ -56,7 +56,7 @@ def test_it_refuses_quickly_with_503_when_every_slot_is_busy(slots):
     assert 0.15 <= waited < 1.0
     assert refused.value.status == HTTPStatus.SERVICE_UNAVAILABLE
     assert refused.value.code == "overloaded"
-    assert refused.value.retry_after == OVERLOADED_RETRY_AFTER
+    assert refused.value.retry_after == errors.Overloaded.retry_after == 1
 
 
 def test_a_free_slot_is_taken_without_waiting(slots):

@@ -12,7 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analysis import model_store
-from inference_api import overview, services
+from inference_api.admission import blocklist
+from inference_api.audit import trail
+from inference_api.console import overview
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
 
 from .audit_support import HOSTILE_BYTES, hostile_record, make_record, use_tmp_quarantine
@@ -45,14 +47,12 @@ def reviewer(client) -> User:
 
 
 def audit(status: int, outcome: str, ip: str = "203.0.113.7", **fields) -> None:
-    services.audit_request(
-        record=make_record(outcome=outcome, client_ip=ip, **fields), status=status, latency_ms=1
-    )
+    trail.audit(make_record(outcome=outcome, client_ip=ip, **fields).story(status, 1))
 
 
 def flag(ip: str, n: int = 0, outcome: str = "invalid_image") -> FlaggedUpload:
     record = hostile_record(HOSTILE_BYTES + bytes([n]), outcome=outcome, client_ip=ip)
-    services.audit_request(record=record, status=422, latency_ms=1)
+    trail.audit(record.story(422, 1))
     return FlaggedUpload.objects.get(audit__request_id=record.request_id)
 
 
@@ -186,7 +186,7 @@ def test_api_keys_are_listed_with_their_rows_and_their_admin_page(client, review
     key, _ = APIKey.objects.create_key(name="partner")
     for n in range(2):
         record = hostile_record(HOSTILE_BYTES + bytes([n]), api_key_id=str(key.pk))
-        services.audit_request(record=record, status=422, latency_ms=1)
+        trail.audit(record.story(422, 1))
 
     page = client.get(OVERVIEW, {"window": "1h"})
 
@@ -245,7 +245,7 @@ def test_a_block_is_confirmed_before_it_is_made(client, reviewer):
     block = BlockedClient.objects.get()
     assert (block.network, block.reason, block.created_by) == ("198.51.100.0/24", "bombs", reviewer)
     assert timedelta(days=7) - (block.expires_at - timezone.now()) < timedelta(minutes=1)
-    assert services.find_block("198.51.100.200") == block
+    assert blocklist.find_block("198.51.100.200") == block
 
 
 def test_a_reviewer_who_may_only_add_blocks_lands_where_they_can_read_the_message(client):
@@ -293,13 +293,13 @@ def test_audit_rows_block_their_clients_ipv6_by_its_64(client, reviewer):
 
     assert initial["networks"] == "2001:db8:9:9::/64"
     assert BlockedClient.objects.get().network == "2001:db8:9:9::/64"
-    assert services.find_block("2001:db8:9:9::1") is not None
+    assert blocklist.find_block("2001:db8:9:9::1") is not None
 
 
 def test_a_block_links_back_to_its_evidence(client, reviewer):
     flag("198.51.100.66")
     audit(200, "ok", ip="192.0.2.1")
-    block, _ = services.blocked_client_create(ip="198.51.100.66", reason="x")
+    block, _ = blocklist.blocked_client_create(ip="198.51.100.66", reason="x")
 
     page = client.get(reverse("admin:inference_api_blockedclient_change", args=[block.pk]))
     links = re.findall(r'href="([^"]+\?client=[^"]+)"', page.content.decode())
@@ -311,10 +311,10 @@ def test_a_block_links_back_to_its_evidence(client, reviewer):
 
 
 def test_automatic_blocks_are_listed_apart_and_lifted(client, reviewer):
-    automatic, _ = services.blocked_client_create(
+    automatic, _ = blocklist.blocked_client_create(
         ip="198.51.100.1", reason="automatic", expires_at=timezone.now() + timedelta(hours=1)
     )
-    services.blocked_client_create(ip="198.51.100.2", reason="by hand")
+    blocklist.blocked_client_create(ip="198.51.100.2", reason="by hand")
     url = reverse("admin:inference_api_blockedclient_changelist")
 
     listed = client.get(url, {"kind": "automatic", "in_force": "yes"}).context["cl"].result_list
@@ -323,14 +323,14 @@ def test_automatic_blocks_are_listed_apart_and_lifted(client, reviewer):
     assert list(listed) == [automatic]
     automatic.refresh_from_db()
     assert not automatic.active
-    assert services.find_block("198.51.100.1") is None
-    assert services.find_block("198.51.100.2") is not None
+    assert blocklist.find_block("198.51.100.1") is None
+    assert blocklist.find_block("198.51.100.2") is not None
 
 
 def test_the_landing_names_the_service_and_lists_what_needs_review(client, reviewer):
     flag("198.51.100.66")
     flag("198.51.100.67", 1)
-    services.blocked_client_create(
+    blocklist.blocked_client_create(
         ip="198.51.100.1", reason="automatic", expires_at=timezone.now() + timedelta(hours=1)
     )
 

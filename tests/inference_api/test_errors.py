@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import path
 from rest_framework.views import APIView
 
-from inference_api.logging import RequestIdFilter
 from inference_api.models import AuditLog
+from inference_api.operations.logging import RequestIdFilter
 
 pytestmark = pytest.mark.django_db
 

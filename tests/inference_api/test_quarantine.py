@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 import pytest
 
-from inference_api import services
+from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
 
 from .audit_support import (
@@ -27,7 +27,7 @@ def quarantine(settings, tmp_path):
 
 
 def _audit(record, status=HTTPStatus.UNPROCESSABLE_ENTITY):
-    services.audit_request(record=record, status=status, latency_ms=2.0)
+    trail.audit(record.story(status, 2.0))
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,8 @@ def test_a_full_quarantine_evicts_its_oldest_files_for_new_ones(quarantine, sett
     assert [f.not_stored for f in flagged] == [NotStored.EVICTED, "", ""]
     assert flagged[0].file is None and flagged[2].file is not None
     assert sorted(p.read_bytes() for p in stored_files(quarantine)) == [
-        HOSTILE_BYTES + bytes([1]), HOSTILE_BYTES + bytes([2])
+        HOSTILE_BYTES + bytes([1]),
+        HOSTILE_BYTES + bytes([2]),
     ]
 
 
@@ -119,10 +120,10 @@ def test_a_client_past_its_daily_flagged_rows_is_audited_but_not_flagged(quarant
 def test_a_nearly_full_quarantine_shows_in_the_gauge_and_the_admin(
     quarantine, settings, admin_client, caplog
 ):
-    from inference_api import metrics
+    from inference_api.operations import metrics
 
     settings.QUARANTINE_MAX_BYTES = int(len(HOSTILE_BYTES) / 0.85)
-    with caplog.at_level("WARNING", logger="inference_api.quarantine_budget"):
+    with caplog.at_level("WARNING", logger="inference_api.audit.quarantine_budget"):
         _audit(hostile_record())
     ratio = metrics.QUARANTINE_USED_RATIO._value.get()
     page = admin_client.get("/admin/")

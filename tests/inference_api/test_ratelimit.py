@@ -13,22 +13,20 @@ from django.test import RequestFactory
 from rest_framework_api_key.models import APIKey
 
 from inference_api import errors
-from inference_api.clients import client_ip
-from inference_api.guards import guard_client
-from inference_api.ratelimits import UNAVAILABLE_RETRY_AFTER
-from inference_api.records import RequestRecord
+from inference_api.admission.clients import client_ip
+from inference_api.admission.gate import admit_client
+from inference_api.admission.ratelimits import ip_bucket
+from inference_api.facts import Admission, Arrival
 from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
 
-def call(ip: str = "198.51.100.1", key: str | None = None) -> RequestRecord:
-    """Run the guard for one request from `ip`; return its record (raises what the guard raises)."""
+def call(ip: str = "198.51.100.1", key: str | None = None) -> Admission:
+    """Admit one request from `ip`; return the admission (raises what the gate raises)."""
     extra = {"HTTP_X_API_KEY": key} if key else {}
     request = RequestFactory().post("/api/v1/analyze/", REMOTE_ADDR=ip, **extra)
-    record = RequestRecord(request_id="test", client_ip=client_ip(request))
-    guard_client(request, record)
-    return record
+    return admit_client(request, Arrival(request_id="test", client_ip=client_ip(request)))
 
 
 def successes(n: int, **kwargs) -> int:
@@ -90,7 +88,8 @@ def test_it_counts_an_ipv6_slash_64_as_one_client(settings):
     call(ip="2001:db8:1:2::ffff")
     with pytest.raises(errors.RateLimited):
         call(ip="2001:db8:1:2:abcd::1")
-    assert call(ip="2001:db8:1:3::1").rate_key == "ip:2001:db8:1:3::/64"
+    call(ip="2001:db8:1:3::1")  # the next /64 is another client
+    assert ip_bucket("2001:db8:1:3::1").value == "ip:2001:db8:1:3::/64"
 
 
 def test_it_counts_a_keyed_client_in_its_key_bucket_at_the_key_rate(settings):
@@ -98,8 +97,7 @@ def test_it_counts_a_keyed_client_in_its_key_bucket_at_the_key_rate(settings):
     settings.RATE_LIMIT_PER_KEY = "3/m"
     api_key, key = APIKey.objects.create_key(name="partner")
     assert successes(5, key=key) == 3
-    record = call(ip="198.51.100.9", key=None)
-    assert record.rate_key == "ip:198.51.100.9"
+    assert call(ip="198.51.100.9", key=None) == Admission()  # its address's own budget
     with pytest.raises(errors.RateLimited):
         call(key=key)
 
@@ -114,24 +112,23 @@ def test_two_keys_from_one_address_have_their_own_budgets(settings):
         call(key=first)
 
 
-def test_the_record_names_the_bucket_but_not_the_key(settings):
+def test_the_admission_names_the_key_but_not_its_secret(settings):
     api_key, key = APIKey.objects.create_key(name="partner")
-    record = call(key=key)
-    assert record.rate_key == f"key:{api_key.prefix}"
-    assert record.api_key_id == api_key.pk
-    assert key.split(".", 1)[1] not in record.rate_key + record.api_key_id
+    admission = call(key=key)
+    assert admission.api_key_id == api_key.pk
+    assert key.split(".", 1)[1] not in admission.api_key_id
 
 
 def test_it_fails_closed_with_503_when_the_cache_is_down(settings, caplog):
     settings.CACHES = {**settings.CACHES, "ratelimit": unreachable_cache()}
     settings.RATELIMIT_FAIL_OPEN = False
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="inference_api.ratelimits"):
+    with caplog.at_level(logging.WARNING, logger="inference_api.admission.ratelimits"):
         with pytest.raises(errors.LimiterUnavailable) as refused:
             call()
     assert time.monotonic() - started < 2
     assert refused.value.status == HTTPStatus.SERVICE_UNAVAILABLE
-    assert refused.value.retry_after == UNAVAILABLE_RETRY_AFTER
+    assert refused.value.retry_after == errors.LimiterUnavailable.retry_after == 5
     assert "failing closed" in caplog.text
 
 
@@ -139,20 +136,20 @@ def test_it_fails_open_when_configured_and_still_logs_it(settings, caplog):
     settings.CACHES = {**settings.CACHES, "ratelimit": unreachable_cache()}
     settings.RATELIMIT_FAIL_OPEN = True
     settings.RATE_LIMIT_PER_IP = "1/m"
-    with caplog.at_level(logging.WARNING, logger="inference_api.ratelimits"):
+    with caplog.at_level(logging.WARNING, logger="inference_api.admission.ratelimits"):
         assert successes(3) == 3
     assert "failing open" in caplog.text
 
 
 def test_the_dummy_cache_counts_nothing_so_a_system_check_forbids_it(settings):
     # Documented here because it is the silent way to lose rate limiting:
-    # the check lives in inference_api.checks (see tests/inference_api/test_checks.py).
+    # the check lives in inference_api.operations.checklist (tests/inference_api/test_checks.py).
     settings.CACHES = {
         **settings.CACHES,
         "ratelimit": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
     }
     settings.RATE_LIMIT_PER_IP = "1/m"
-    from inference_api.checks import check_shared_rate_limit_cache
+    from inference_api.operations.checklist import check_shared_rate_limit_cache
 
     assert not check_shared_rate_limit_cache().ok
 

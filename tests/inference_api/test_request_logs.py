@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings
 from pythonjsonlogger.json import JsonFormatter
 
-from inference_api.logging import RequestIdFilter
+from inference_api.operations.logging import RequestIdFilter
 
 REQUEST_LOGGER = "inference_api.requests"
 

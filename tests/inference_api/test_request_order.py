@@ -8,7 +8,7 @@ from http import HTTPStatus
 
 import pytest
 
-from inference_api.services import blocked_client_create
+from inference_api.admission.blocklist import blocked_client_create
 
 URL = "/api/v1/analyze/"
 OVERSIZED = {
@@ -35,7 +35,4 @@ def test_a_blocked_client_is_refused_before_the_size_is_looked_at(client):
 def test_other_methods_spend_the_limit_like_uploads(client, settings):
     settings.RATE_LIMIT_PER_IP = "1/m"
     assert client.get(URL).status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    assert (
-        client.generic("POST", URL, b"", **OVERSIZED).status_code
-        == HTTPStatus.TOO_MANY_REQUESTS
-    )
+    assert client.generic("POST", URL, b"", **OVERSIZED).status_code == HTTPStatus.TOO_MANY_REQUESTS

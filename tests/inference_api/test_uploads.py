@@ -18,7 +18,7 @@ from PIL import Image
 
 from inference_api import errors
 from inference_api.models import AuditLog, FlaggedUpload
-from inference_api.uploadhandlers import CappedBodyStream, CappedMemoryUploadHandler
+from inference_api.upload.body import CappedBodyStream, CappedMemoryUploadHandler
 from tests.inference_api.upload_images import (
     CONTENT_TYPES,
     NOT_IMAGES,

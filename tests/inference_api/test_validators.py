@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from inference_api import errors
+from inference_api.facts import Examined
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import configure_pillow, open_image
-from inference_api.validators import (
+from inference_api.upload.checks import (
     ContentTypeValidator,
     FilenameExtensionValidator,
-    UploadFacts,
     check_upload,
 )
 from tests.inference_api.upload_images import (
@@ -36,9 +36,9 @@ def _pillow_limit(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
-def check(data: bytes, content_type: str, filename: str = "upload", facts=None):
+def check(data: bytes, content_type: str, filename: str = "upload"):
     return check_upload(
-        data, content_type=content_type, filename=filename, facts=facts, model_input=ModelInput()
+        data, content_type=content_type, filename=filename, model_input=ModelInput()
     )
 
 
@@ -129,10 +129,9 @@ def test_a_filename_without_a_contradicting_extension_is_fine(filename):
 def test_a_50kb_png_declaring_25000_squared_is_a_decompression_bomb():
     data = png_declaring(25_000, 25_000)
     assert 20_000 < len(data) < 100_000
-    facts = UploadFacts()
-    with pytest.raises(errors.DecompressionBomb):
-        check(data, "image/png", facts=facts)
-    assert facts.detected_format == "PNG"
+    with pytest.raises(errors.DecompressionBomb) as refused:
+        check(data, "image/png")
+    assert refused.value.examined.detected_format == "PNG"
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -208,12 +207,21 @@ def test_an_mpo_is_accepted_as_jpeg(corpus_dir):
     assert (upload.format, upload.width, upload.height) == ("JPEG", 640, 480)
 
 
-def test_the_facts_are_filled_before_a_refusal(settings):
+def test_a_refusal_carries_what_the_checks_learned(settings):
     settings.MAX_IMAGE_DIMENSION = 10
-    facts = UploadFacts()
-    with pytest.raises(errors.ImageTooLarge):
-        check(encode("WEBP", (30, 20)), "image/webp", facts=facts)
-    assert (facts.detected_format, facts.width, facts.height) == ("WEBP", 30, 20)
+    data = encode("WEBP", (30, 20))
+    with pytest.raises(errors.ImageTooLarge) as refused:
+        check(data, "image/webp")
+    examined = refused.value.examined
+    assert (examined.detected_format, examined.width, examined.height) == ("WEBP", 30, 20)
+    assert examined.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_cheap_refusal_carries_the_hash_and_the_real_format():
+    data = encode("PNG")
+    with pytest.raises(errors.ContentTypeMismatch) as refused:
+        check(data, "image/jpeg")
+    assert refused.value.examined == Examined(hashlib.sha256(data).hexdigest(), "PNG")
 
 
 def test_the_checked_upload_carries_the_hash_and_the_declared_name():

@@ -18,7 +18,7 @@ from analysis.errors import ModelUnavailable
 from analysis.inference import classify_square
 from analysis.model_store import LoadedModel, get_model
 from inference_api import errors
-from inference_api.validators import check_upload
+from inference_api.upload.checks import check_upload
 
 
 class Command(BaseCommand):

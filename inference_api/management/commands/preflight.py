@@ -3,7 +3,7 @@
 from django.core import checks as django_checks
 from django.core.management.base import BaseCommand, CommandError
 
-from inference_api.checks import CHECKLIST, Verdict, run_item
+from inference_api.operations.checklist import CHECKLIST, Verdict, run_item
 
 PASS_MARK = "✓"  # noqa: S105 - a check mark, not a password
 FAIL_MARK = "✗"

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from inference_api.audit.quarantine import quarantined_files_delete
 from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
-from inference_api.services import quarantined_files_delete
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ class ApiCorsMiddleware(CorsMiddleware):
 
     The stock middleware answers a CORS preflight before anything behind it
     runs: a flood of preflights would be neither rate-limited nor audited.
-    Here the preflight goes on to UploadLimitMiddleware, which charges the
+    Here the preflight goes on to the API pipeline (pipeline.py), which charges the
     client and answers OPTIONS (or refuses it); the CORS headers are then
     added to that answer as to any other.
     """

@@ -16,11 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from ..admission.autoblock import AUTOMATIC_REASON
+from ..admission.blocklist import find_block
+from ..models import BlockedClient, FlaggedUpload
 from . import charts, overview
-from .autoblock import AUTOMATIC_REASON
 from .blocking import block_url
-from .models import BlockedClient, FlaggedUpload
-from .services import find_block
 
 TEMPLATE = "admin/inference_api/overview.html"
 

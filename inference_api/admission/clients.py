@@ -102,9 +102,7 @@ def peer_is_trusted_proxy(request: HttpRequest) -> bool:
     return address_in(request.META.get("REMOTE_ADDR", ""), trusted_networks())
 
 
-def resolve_client_ip(
-    remote_addr: str, forwarded_for: str, networks: tuple[IPNetwork, ...]
-) -> str:
+def resolve_client_ip(remote_addr: str, forwarded_for: str, networks: tuple[IPNetwork, ...]) -> str:
     """The client's address given the peer, its X-Forwarded-For and the trusted proxies.
 
     Without trusted proxies, or when the peer is not one, the peer is the
@@ -135,6 +133,11 @@ def client_ip(request: HttpRequest) -> str:
         request.META.get("HTTP_X_FORWARDED_FOR", ""),
         trusted_networks(),
     )
+
+
+def client_key_for(ip: str) -> str:
+    """The client an address stands for in the audit and the blocklist: `rate_limit_key`'s."""
+    return rate_limit_key(ip)
 
 
 def rate_limit_key(ip: str) -> str:

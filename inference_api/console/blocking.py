@@ -20,8 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from . import services
-from .models import BlockedClient, normalize_network, validate_network
+from ..admission import blocklist
+from ..models import BlockedClient, normalize_network, validate_network
 
 EXPIRIES = {
     "1h": ("1 hour", timedelta(hours=1)),
@@ -78,7 +78,7 @@ def block_from_form(request: HttpRequest, form: BlockForm) -> list[BlockedClient
     """
     created, already = [], 0
     for network in form.cleaned_data["networks"]:
-        block, new = services.blocked_network_create(
+        block, new = blocklist.blocked_network_create(
             network=network,
             reason=form.cleaned_data["reason"],
             user=request.user,

@@ -22,14 +22,12 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 
-from . import errors
+from .. import errors
 from .clients import rate_limit_key
 
 logger = logging.getLogger(__name__)
 
 GROUP = "inference_api.analyze"
-# Seconds a client is told to wait when the counters cannot be read.
-UNAVAILABLE_RETRY_AFTER = 5
 # What a cache backend raises when its server is down or slow.
 CACHE_ERRORS = (RedisError, OSError)
 
@@ -61,8 +59,11 @@ def charge(request: HttpRequest, bucket: Bucket) -> None:
     """
     try:
         usage = get_usage(
-            request, group=GROUP, key=lambda _group, _request: bucket.value,
-            rate=bucket.rate, increment=True,
+            request,
+            group=GROUP,
+            key=lambda _group, _request: bucket.value,
+            rate=bucket.rate,
+            increment=True,
         )
     except CACHE_ERRORS as exc:
         _cache_unavailable(bucket, exc)
@@ -89,4 +90,4 @@ def _cache_unavailable(bucket: Bucket, exc: Exception | None) -> None:
         extra={"rate_limit_failure": "open" if fail_open else "closed"},
     )
     if not fail_open:
-        raise errors.LimiterUnavailable(retry_after=UNAVAILABLE_RETRY_AFTER)
+        raise errors.LimiterUnavailable()

@@ -16,18 +16,19 @@ import hashlib
 import mimetypes
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
 from django.conf import settings
 from PIL import Image
 
-from . import errors, sandbox
-from .imaging.formats import FORMAT_CONTENT_TYPES, JPEG, PNG, WEBP, sniff_format
-from .imaging.limits import DecodeLimits, ModelInput
-from .imaging.prepare import Refused
+from .. import errors, sandbox
+from ..facts import Examined
+from ..imaging.formats import FORMAT_CONTENT_TYPES, JPEG, PNG, WEBP, sniff_format
+from ..imaging.limits import DecodeLimits, ModelInput
+from ..imaging.prepare import Refused
 
-__all__ = ["JPEG", "PNG", "WEBP", "CheckedUpload", "UploadFacts", "check_upload"]
+__all__ = ["JPEG", "PNG", "WEBP", "CheckedUpload", "check_upload"]
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,10 @@ class CheckedUpload:
         """The model's input square as an RGB image."""
         return Image.frombytes("RGB", (self.input_size, self.input_size), self.pixels)
 
-
-@dataclass
-class UploadFacts:
-    """What the checks learned about an upload so far; filled even when one fails."""
-
-    sha256: str = ""
-    detected_format: str = ""
-    width: int | None = None
-    height: int | None = None
+    @property
+    def examined(self) -> Examined:
+        """What the checks learned, for the audit."""
+        return Examined(self.sha256, self.format, self.width, self.height)
 
 
 class UploadValidator:
@@ -181,40 +177,45 @@ def check_upload(
     content_type: str,
     model_input: ModelInput | None = None,
     filename: str = "",
-    facts: UploadFacts | None = None,
     limits: DecodeLimits | None = None,
 ) -> CheckedUpload:
     """Run every check on an upload and return it as a `CheckedUpload`.
 
     Raises the ApiError of the first check that fails (422 `too_costly` when
-    the decode goes over its budget). `facts` (optional) is filled as each
-    fact is learned, so a caller can record them on rejection. `limits`
-    defaults to the running configuration's, `model_input` to what the
-    served model wants (loaded only once the cheap checks have passed, so a
-    malformed upload is refused even while the model is unavailable).
+    the decode goes over its budget), carrying what was learned of the bytes
+    so far (`ApiError.examined`). `limits` defaults to the running
+    configuration's, `model_input` to what the served model wants (loaded
+    only once the cheap checks have passed, so a malformed upload is refused
+    even while the model is unavailable).
     """
-    facts = facts if facts is not None else UploadFacts()
-    facts.sha256 = hashlib.sha256(data).hexdigest()
-    facts.detected_format = sniff_format(data) or ""
-    declared = ContentTypeValidator()(content_type)
-    real_format = MagicBytesValidator()(data, declared)
-    FilenameExtensionValidator()(filename, real_format)
-    UploadSizeValidator()(data)
+    examined = Examined(
+        sha256=hashlib.sha256(data).hexdigest(), detected_format=sniff_format(data) or ""
+    )
+    try:
+        declared = ContentTypeValidator()(content_type)
+        real_format = MagicBytesValidator()(data, declared)
+        FilenameExtensionValidator()(filename, real_format)
+        UploadSizeValidator()(data)
+    except errors.ApiError as exc:
+        exc.learned(examined=examined)
+        raise
     started = time.perf_counter()
     try:
         prepared = sandbox.decode(
             data, limits or DecodeLimits.from_settings(), model_input or served_model_input()
         )
     except Refused as refused:
-        facts.width, facts.height = refused.facts.width, refused.facts.height
-        raise refused.error from None
-    facts.width, facts.height = prepared.facts.width, prepared.facts.height
+        dimensions = {"width": refused.facts.width, "height": refused.facts.height}
+        raise refused.error.learned(examined=replace(examined, **dimensions)) from None
+    except errors.ApiError as exc:
+        exc.learned(examined=examined)
+        raise
     return CheckedUpload(
         data=data,
         format=real_format,
         width=prepared.facts.width,
         height=prepared.facts.height,
-        sha256=facts.sha256,
+        sha256=examined.sha256,
         size=len(data),
         content_type=declared,
         filename=filename,

@@ -16,7 +16,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from .models import AuditLog, FlaggedUpload, QuarantinedFile
+from ..models import AuditLog, FlaggedUpload, QuarantinedFile
 
 TOP_CLIENTS = 10
 SHED_OUTCOME = "overloaded"

@@ -10,9 +10,9 @@ from functools import lru_cache
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from . import errors
+from .. import errors
+from ..exceptions import error_response
 from .clients import IPNetwork, address_in, client_ip, parse_networks, peer_is_trusted_proxy
-from .exceptions import error_response
 
 Handler = Callable[[HttpRequest], HttpResponse]
 ADMIN_PREFIX = "/admin/"

@@ -1,4 +1,4 @@
-"""Step 2 of the request flow: receive the upload, never more than the byte cap.
+"""Step 2 of the request pipeline: receive the upload, never more than the byte cap.
 
 `CappedMemoryUploadHandler` is the only entry of FILE_UPLOAD_HANDLERS. It
 counts the bytes of the uploaded files as Django's multipart parser streams
@@ -8,9 +8,9 @@ memory only (never in a temporary file); memory per request is bounded by
 the cap plus one chunk.
 
 A declared Content-Length over the cap is refused earlier, before any byte
-of the body is read, by `middleware.UploadLimitMiddleware`. A body sent
-without Content-Length (Transfer-Encoding: chunked) would be seen as empty
-by Django under WSGI; `cap_unsized_body` makes it readable, up to a limit.
+of the body is read, by `cap_body`, which the pipeline calls for every POST.
+A body sent without Content-Length (Transfer-Encoding: chunked) would be
+seen as empty by Django under WSGI; `cap_body` makes it readable, up to a limit.
 
 Nothing may parse the body before the view does: the API view is exempt
 from CSRF (DRF's APIView) and has no authentication classes, so neither
@@ -24,8 +24,31 @@ from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 from django.http import HttpRequest, UnreadablePostError
 
-from . import errors
-from .records import record_for
+from .. import errors
+from ..facts import Received
+
+# Room for the multipart boundaries and the part headers around the file.
+ENVELOPE_BYTES = 16 * 1024
+
+
+def body_limit() -> int:
+    """The most bytes a request body may hold: the upload's cap and its envelope."""
+    return settings.MAX_UPLOAD_BYTES + ENVELOPE_BYTES
+
+
+def cap_body(request: HttpRequest) -> None:
+    """Refuse a POST whose declared Content-Length is over the limit (413), and cap the rest.
+
+    An honest oversized upload so costs nothing; a body without a length
+    (chunked) or one that lies is stopped while streaming.
+    """
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > body_limit():
+        raise errors.FileTooLarge()
+    cap_unsized_body(request, body_limit())
 
 
 class CappedMemoryUploadHandler(FileUploadHandler):
@@ -34,8 +57,8 @@ class CappedMemoryUploadHandler(FileUploadHandler):
     The count covers every file of the request together, so two files of
     just under the cap cannot double the memory a request may hold. The
     client's filename, content type and per-part Content-Length are passed
-    on untouched and trusted for nothing. The running count is noted on the
-    request's audit record (`bytes_received`), also when the upload is refused.
+    on untouched and trusted for nothing. A refusal carries how many bytes
+    were received, for the audit.
     """
 
     def __init__(self, request: HttpRequest | None = None) -> None:
@@ -51,10 +74,15 @@ class CappedMemoryUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.received += len(raw_data)
-        self._note_received()
         if self.received > self.limit:
             self.file.close()
-            raise errors.FileTooLarge()
+            received = Received(
+                data=b"",
+                filename=self.file_name or "",
+                content_type=self.content_type or "",
+                size=self.received,
+            )
+            raise errors.FileTooLarge().learned(received=received)
         self.file.write(raw_data)
         return None
 
@@ -69,11 +97,6 @@ class CappedMemoryUploadHandler(FileUploadHandler):
             charset=self.charset,
             content_type_extra=self.content_type_extra,
         )
-
-    def _note_received(self) -> None:
-        record = record_for(self.request) if self.request is not None else None
-        if record is not None:
-            record.bytes_received = self.received
 
 
 class CappedBodyStream:

@@ -8,7 +8,7 @@ import ipaddress
 
 from django.conf import settings
 
-from .clients import parse_networks
+from ..admission.clients import parse_networks
 from .verdicts import Verdict, failed, passed, warned
 
 AXES_BACKEND = "axes.backends.AxesStandaloneBackend"

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 from analysis.errors import ModelUnavailable
 from analysis.model_store import get_model
 
-from . import errors
+from .. import errors
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def check_cache() -> None:
 
 def check_decoder() -> None:
     """A decoder process of this server process is started and ready for an upload."""
-    from .sandbox import current_pool
+    from ..sandbox import current_pool
 
     current_pool().ready(timeout=DECODER_READY_SECONDS)
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework_api_key.models import APIKey
 
-from . import errors
+from .. import errors
 
 # A key is "<8 chars>.<32 chars>"; anything much longer is not one of ours
 # and is refused before it reaches the database.

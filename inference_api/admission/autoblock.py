@@ -19,8 +19,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import services
-from .models import BlockedClient
+from ..models import BlockedClient
+from . import blocklist
+from .clients import client_key_for
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def count_flagged_upload(*, client_ip: str) -> BlockedClient | None:
     """
     if not enabled():
         return None
-    client = services.client_key_for(client_ip)
+    client = client_key_for(client_ip)
     try:
         count = _increment(COUNTER_PREFIX + client)
         if count != settings.AUTO_BLOCK_FLAGGED:
@@ -67,7 +68,7 @@ def _increment(key: str) -> int:
 
 
 def _block(client_ip: str) -> BlockedClient | None:
-    block, created = services.blocked_client_create(
+    block, created = blocklist.blocked_client_create(
         ip=client_ip,
         reason=AUTOMATIC_REASON,
         expires_at=timezone.now() + timedelta(seconds=settings.AUTO_BLOCK_FOR),

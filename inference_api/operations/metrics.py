@@ -34,10 +34,10 @@ from prometheus_client import (
     multiprocess,
 )
 
-from . import errors
-from .clients import client_ip
-from .exceptions import error_response
-from .records import RequestRecord
+from .. import errors
+from ..admission.clients import client_ip
+from ..exceptions import error_response
+from ..facts import Story
 
 if TYPE_CHECKING:
     from analysis.model_store import LoadedModel
@@ -90,15 +90,15 @@ MODEL_INFO = Gauge(
 )
 
 
-def observe_request(record: RequestRecord, status: int, latency_ms: float) -> None:
-    """Counts one finished API request (called by the audit middleware)."""
-    outcome = record.outcome or "unknown"
+def observe_request(story: Story) -> None:
+    """Counts one finished API request (called by the pipeline)."""
+    outcome, status = story.outcome.code or "unknown", story.outcome.status
     REQUESTS.labels(outcome=outcome, status=str(status)).inc()
     if status >= 400:
         REJECTIONS.labels(reason=outcome).inc()
-    REQUEST_SECONDS.observe(latency_ms / 1000)
-    if record.bytes_received:
-        UPLOAD_BYTES.observe(record.bytes_received)
+    REQUEST_SECONDS.observe(story.latency_ms / 1000)
+    if story.received is not None and story.received.size:
+        UPLOAD_BYTES.observe(story.received.size)
 
 
 def observe_analysis(*, model: "LoadedModel", decode_ms: float, inference_ms: float) -> None:

@@ -29,7 +29,7 @@ class StaffAdminSite(OTPAdminSite):
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         """The admin's home page, with a warning when the quarantine is nearly full."""
-        from . import quarantine_budget  # the models are not ready when this module loads
+        from ..audit import quarantine_budget  # the models are not ready when this module loads
 
         current = quarantine_budget.usage()
         if current.nearly_full:

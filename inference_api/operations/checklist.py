@@ -22,8 +22,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
-from . import abuse_checks
-from .clients import parse_networks
+from ..admission.clients import parse_networks
+from . import abuse_checklist
 from .verdicts import Verdict, failed, passed
 
 ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -32,7 +32,7 @@ MAX_DIMENSION_CEILING = 8000
 # Pillow's own DecompressionBombWarning threshold (1024 * 1024 * 1024 // 4 // 3);
 # our cap must be below it, or Pillow's is the only one left.
 PILLOW_DEFAULT_MAX_PIXELS = 89_478_485
-CAPPED_UPLOAD_HANDLER = "inference_api.uploadhandlers.CappedMemoryUploadHandler"
+CAPPED_UPLOAD_HANDLER = "inference_api.upload.body.CappedMemoryUploadHandler"
 SHARED_CACHE_BACKENDS = frozenset(
     {
         "django.core.cache.backends.redis.RedisCache",
@@ -182,7 +182,9 @@ def check_error_handler() -> Verdict:
         if view != expected and f"{getattr(view, '__module__', '')}.{name}" != expected:
             return failed(f"{settings.ROOT_URLCONF}.{name} is not {expected}")
     if not _logs_request_ids(settings.LOGGING):
-        return failed("no log handler adds the request id (inference_api.logging.RequestIdFilter)")
+        return failed(
+            "no log handler adds the request id (inference_api.operations.logging.RequestIdFilter)"
+        )
     return passed("JSON errors for DRF, 404 and 500; request ids in the log")
 
 
@@ -294,8 +296,8 @@ def check_decode_budget() -> Verdict:
     timeout = float(os.environ.get("GUNICORN_TIMEOUT") or 30)
     if wall >= timeout:
         return failed(f"DECODE_WALL_SECONDS={wall} must be below GUNICORN_TIMEOUT={timeout:g}")
-    from .imaging.limits import DecodeLimits, ModelInput
-    from .sandbox.pool import DecoderPool
+    from ..imaging.limits import DecodeLimits, ModelInput
+    from ..sandbox.pool import DecoderPool
 
     pool = DecoderPool(spare=0)
     try:
@@ -340,20 +342,21 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("inference_api.E012", "running user not root", check_not_root,
                   "Run the server as an unprivileged user (the image's USER)."),
     ChecklistItem("inference_api.E013", "gunicorn behind the proxy",
-                  abuse_checks.check_gunicorn_behind_proxy,
+                  abuse_checklist.check_gunicorn_behind_proxy,
                   "Bind gunicorn to loopback, or put deploy/nginx.conf in front and set "
                   "TRUSTED_PROXIES to its address."),
-    ChecklistItem("inference_api.E014", "admin login lockout", abuse_checks.check_admin_lockout,
+    ChecklistItem("inference_api.E014", "admin login lockout", abuse_checklist.check_admin_lockout,
                   "Keep django-axes' backend first and its middleware; set "
                   "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES."),
-    ChecklistItem("inference_api.W015", "admin two-factor login", abuse_checks.check_admin_2fa,
+    ChecklistItem("inference_api.W015", "admin two-factor login", abuse_checklist.check_admin_2fa,
                   "Enroll staff TOTP devices in the admin, then set ADMIN_REQUIRE_2FA=true."),
-    ChecklistItem("inference_api.E016", "admin networks", abuse_checks.check_admin_networks,
+    ChecklistItem("inference_api.E016", "admin networks", abuse_checklist.check_admin_networks,
                   "List CIDRs in ADMIN_ALLOWED_NETWORKS, or leave it empty."),
     ChecklistItem("inference_api.E017", "Content-Security-Policy",
-                  abuse_checks.check_content_security_policy,
+                  abuse_checklist.check_content_security_policy,
                   "Keep csp.middleware.CSPMiddleware and a script-src without 'unsafe-inline'."),
-    ChecklistItem("inference_api.E018", "quarantine budgets", abuse_checks.check_quarantine_budgets,
+    ChecklistItem("inference_api.E018", "quarantine budgets",
+                  abuse_checklist.check_quarantine_budgets,
                   "Set QUARANTINE_MAX_BYTES above QUARANTINE_MAX_BYTES_PER_CLIENT, and "
                   "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY."),
     ChecklistItem("inference_api.E019", "decode budget", check_decode_budget,

@@ -20,8 +20,8 @@ from django.core.files.storage import storages
 from django.db.models import Sum
 from django.utils import timezone
 
-from . import metrics
-from .models import FlaggedUpload, QuarantinedFile
+from ..models import FlaggedUpload, QuarantinedFile
+from ..operations import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +87,9 @@ def evict_oldest(wanted: int) -> int:
     """
     storage = storages[QUARANTINE_STORAGE]
     freed = 0
-    candidates = (
-        QuarantinedFile.objects.exclude(uploads__review_status=FlaggedUpload.Review.MALICIOUS)
-        .order_by("created_at", "id")
-    )
+    candidates = QuarantinedFile.objects.exclude(
+        uploads__review_status=FlaggedUpload.Review.MALICIOUS
+    ).order_by("created_at", "id")
     for file in candidates[:EVICTION_BATCH]:
         if freed >= wanted:
             break
@@ -116,7 +115,9 @@ def observe() -> Usage:
     if current.nearly_full:
         logger.warning(
             "quarantine %.0f%% full (%d of %d bytes)",
-            current.ratio * 100, current.used, current.budget,
+            current.ratio * 100,
+            current.used,
+            current.budget,
             extra={"quarantine_used_ratio": round(current.ratio, 3)},
         )
     return current

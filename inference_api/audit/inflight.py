@@ -3,10 +3,10 @@
 The audit row of a request is written when its answer is decided; a worker
 that is killed first (gunicorn's timeout, the kernel's OOM killer, a crash)
 would leave no trace of the request that killed it. So each worker keeps
-the record of its current request in a small file on a memory-backed
+the arrival of its current request in a small file on a memory-backed
 folder (one `pwrite` when a request starts, one `ftruncate` when it ends),
-and gunicorn's master, told that the worker exited (`child_exit`), writes
-the audit row for what it finds there: outcome `worker_died`, status 500.
+and gunicorn's master, told that the worker exited (`child_exit`), hands
+what it finds there to the audit step: outcome `worker_died`, status 500.
 
 Off (every call a no-op) until `enable` is called, which gunicorn's
 `post_fork` hook does; `manage.py runserver` and tests do not use it.
@@ -15,17 +15,14 @@ Off (every call a no-op) until `enable` is called, which gunicorn's
 import json
 import logging
 import os
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
-from .records import RequestRecord
+from ..facts import Arrival, Outcome, Story
 
 logger = logging.getLogger(__name__)
 
-OUTCOME = "worker_died"
-STATUS = 500
-# The record's fields worth keeping: what is known before the body is read.
-KEPT = ("request_id", "client_ip", "path", "user_agent", "declared_content_type", "api_key_id")
+WORKER_DIED = Outcome(code="worker_died", status=500)
 
 _fd: int | None = None
 
@@ -46,12 +43,12 @@ def enable(folder: Path) -> None:
     _fd = os.open(path_for(folder, os.getpid()), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
 
 
-def begin(record: RequestRecord) -> None:
-    """Note `record` as the request being served; never raises."""
+def begin(arrival: Arrival) -> None:
+    """Note `arrival` as the request being served; never raises."""
     if _fd is None:
         return
     try:
-        data = json.dumps({name: getattr(record, name) for name in KEPT}).encode()
+        data = json.dumps(asdict(arrival)).encode()
         os.pwrite(_fd, data, 0)
         os.ftruncate(_fd, len(data))
     except (OSError, TypeError, ValueError) as exc:
@@ -68,8 +65,8 @@ def end() -> None:
         logger.warning("Could not clear the request in flight: %s", exc)
 
 
-def take(folder: Path, worker_pid: int) -> RequestRecord | None:
-    """The record a dead worker left (and remove its file), or None when it was idle."""
+def take(folder: Path, worker_pid: int) -> Story | None:
+    """The story of the request a dead worker left (its file removed), or None when it was idle."""
     path = path_for(folder, worker_pid)
     try:
         raw = path.read_bytes()
@@ -83,7 +80,10 @@ def take(folder: Path, worker_pid: int) -> RequestRecord | None:
     except ValueError:
         logger.error("Unreadable in-flight record of worker %s: %r", worker_pid, raw[:200])
         return None
-    known = {f.name for f in fields(RequestRecord)}
-    record = RequestRecord(**{k: v for k, v in values.items() if k in known})
-    record.outcome = OUTCOME
-    return record
+    known = {f.name for f in fields(Arrival)}
+    try:
+        arrival = Arrival(**{k: v for k, v in values.items() if k in known})
+    except TypeError:
+        logger.error("Incomplete in-flight record of worker %s: %r", worker_pid, raw[:200])
+        return None
+    return Story(arrival=arrival, outcome=WORKER_DIED)

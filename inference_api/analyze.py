@@ -1,0 +1,76 @@
+"""Steps 3 to 5 of the request pipeline for one received upload: check, decode, classify.
+
+The analyze service owns what the view must not: the served model, the
+checks and the decode (run in a bounded decoder process, which hands back
+only the model's input square), the inference slot that sheds load, and the
+metrics of each stage.
+"""
+
+from dataclasses import dataclass
+
+from analysis.inference import classify_square
+from analysis.model_store import LoadedModel, get_model
+
+from . import errors
+from .concurrency import inference_slot
+from .facts import Classified, Examined, Received
+from .imaging.limits import ModelInput
+from .operations import metrics
+from .upload.checks import CheckedUpload, check_upload
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One upload, checked, decoded and classified: everything the answer and the audit need."""
+
+    received: Received
+    upload: CheckedUpload
+    model: LoadedModel
+    predictions: list[dict]
+    decode_ms: float
+    inference_ms: float
+
+    @property
+    def examined(self) -> Examined:
+        return self.upload.examined
+
+    @property
+    def classified(self) -> Classified:
+        top = self.predictions[0]
+        return Classified(top["label"], top["score"], self.model.metadata.version)
+
+
+def check(received: Received, *, model_input: ModelInput | None = None) -> CheckedUpload:
+    """Steps 3 and 4: the upload's checks and its bounded decode (see `upload.checks`).
+
+    A refusal carries the upload as received, for the audit and the quarantine.
+    """
+    try:
+        return check_upload(
+            received.data,
+            content_type=received.content_type,
+            filename=received.filename,
+            model_input=model_input,
+        )
+    except errors.ApiError as exc:
+        exc.learned(received=received)
+        raise
+
+
+def analyze(received: Received) -> Analysis:
+    """Check, decode and classify one upload with the served model."""
+    upload = check(received)
+    model = get_model()
+    with inference_slot(), metrics.inference_in_flight():
+        result = classify_square(model, upload.square())
+    metrics.observe_analysis(
+        model=model, decode_ms=upload.decode_ms, inference_ms=result.inference_ms
+    )
+    return Analysis(
+        received=received,
+        upload=upload,
+        model=model,
+        predictions=[p.as_dict() for p in result.predictions],
+        decode_ms=upload.decode_ms,
+        inference_ms=result.inference_ms,
+    )

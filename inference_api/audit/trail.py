@@ -1,0 +1,185 @@
+"""The audit step: one request's story becomes its one audit row.
+
+This is the only place an audit row is built and written, for an answer, a
+refusal, or a worker that died mid-request (gunicorn's master calls `audit`
+then). Nothing in the story is trusted: each text is cut to its column and
+the address checked before it names anything.
+"""
+
+import ipaddress
+import json
+import logging
+from dataclasses import asdict
+
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..admission import autoblock
+from ..admission.clients import client_key_for
+from ..facts import Story
+from ..models import AuditLog, FlaggedUpload
+from . import quarantine, quarantine_budget
+
+logger = logging.getLogger(__name__)
+
+# The audit outcome of an OPTIONS request to the API (a CORS preflight, or a probe).
+OPTIONS_OUTCOME = "options"
+# Answers that cost nothing and that a flood is made of: counted, one row per
+# client, outcome and window, so writing the audit cannot become the DoS.
+# All are decided before the body is read: wrong keys (401), blocks (403),
+# unknown paths (404), wrong methods (405), OPTIONS, over-limit (429), and
+# during a Redis outage with the limiter failing closed `service_unavailable`.
+AGGREGATED_OUTCOMES = frozenset(
+    {
+        "rate_limited",
+        "blocked",
+        "invalid_api_key",
+        "method_not_allowed",
+        "not_found",
+        OPTIONS_OUTCOME,
+        "service_unavailable",
+    }
+)
+AGGREGATE_WINDOW_SECONDS = 60
+UNKNOWN_ADDRESS = "0.0.0.0"
+
+
+def audit(story: Story) -> None:
+    """Persist one request's audit entry; never raises.
+
+    A failure to write must not turn the answer the client is getting into an
+    error, so it is caught here. A database error is retried once on a fresh
+    connection (a persistent connection may have died with a database
+    restart); if that fails too, the whole entry is logged at ERROR as JSON
+    (`audit row lost: {...}`), from which it can be replayed, so not even an
+    accepted request goes unrecorded.
+    """
+    try:
+        _write_isolated(story)
+        return
+    except Exception as exc:
+        failure = exc
+    if isinstance(failure, DatabaseError) and not connection.in_atomic_block:
+        connection.close()
+        try:
+            _write_isolated(story)
+            return
+        except Exception as exc:
+            failure = exc
+    _log_lost(story, failure)
+
+
+def entry_fields(story: Story) -> dict:
+    """The audit row's columns for `story`, each text cut to its column's length.
+
+    The declared content type is the file part's when a file was received,
+    else the request's own header.
+    """
+    arrival, received = story.arrival, story.received
+    examined, classified = story.examined, story.classified
+    client_ip = _valid_ip(arrival.client_ip)
+    fields = {
+        "request_id": arrival.request_id,
+        "client_ip": client_ip,
+        "client_key": client_key_for(client_ip),
+        "api_key_id": story.admission.api_key_id or "",
+        "path": arrival.path,
+        "status": story.outcome.status,
+        "outcome": story.outcome.code or "unknown",
+        "declared_content_type": received.content_type if received else arrival.content_type,
+        "bytes_received": max(received.size, 0) if received else 0,
+        "latency_ms": round(story.latency_ms, 3),
+        "user_agent": arrival.user_agent,
+    }
+    if examined is not None:
+        fields.update(
+            sha256=examined.sha256,
+            detected_format=examined.detected_format,
+            width=examined.width,
+            height=examined.height,
+        )
+    if classified is not None:
+        fields.update(asdict(classified))
+    return _fit(fields)
+
+
+def _fit(fields: dict) -> dict:
+    """Cut every text to its column's max_length: the model is the one source of them."""
+    for name, value in fields.items():
+        column = AuditLog._meta.get_field(name)
+        if isinstance(column, models.CharField) and isinstance(value, str):
+            fields[name] = value[: column.max_length]
+    return fields
+
+
+def _valid_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return UNKNOWN_ADDRESS
+
+
+def _log_lost(story: Story, failure: Exception) -> None:
+    try:
+        entry = json.dumps(entry_fields(story), default=str)
+    except Exception:
+        entry = repr(story)  # the upload's bytes are left out of the repr
+    logger.error("audit row lost: %s", entry, exc_info=failure)
+
+
+def _write_isolated(story: Story) -> None:
+    # Inside a caller's transaction (ATOMIC_REQUESTS, tests) a failed write must
+    # roll back to a savepoint, not poison that transaction. In autocommit, the
+    # usual case, no BEGIN/COMMIT is added around the one statement.
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            _write(story)
+    else:
+        _write(story)
+
+
+def _write(story: Story) -> None:
+    fields = entry_fields(story)
+    if story.outcome.code in AGGREGATED_OUTCOMES:
+        _count_refusal(fields)
+        return
+    if not story.outcome.flagged or quarantine_budget.flagged_cap_reached(fields["client_key"]):
+        AuditLog.objects.create(**fields)
+        return
+    received = story.received
+    placement = quarantine.keep(
+        received.data if received else None, client_key=fields["client_key"]
+    )
+    with transaction.atomic():
+        entry = AuditLog.objects.create(**fields)
+        FlaggedUpload.objects.create(
+            audit=entry,
+            reason=entry.outcome,
+            sha256=placement.sha256 or entry.sha256,
+            size=entry.bytes_received,
+            detected_format=entry.detected_format,
+            file=placement.file,
+            not_stored=placement.not_stored,
+        )
+    autoblock.count_flagged_upload(client_ip=entry.client_ip)
+
+
+def _count_refusal(fields: dict) -> None:
+    """Count one refusal in its client's row for the current window.
+
+    The common case is one UPDATE with `count = count + 1`. The first refusal
+    of a window inserts the row; when two workers race to insert it, the
+    unique `aggregate_key` lets one win and the other count in its row.
+    """
+    now = timezone.now()
+    window = int(now.timestamp()) // AGGREGATE_WINDOW_SECONDS * AGGREGATE_WINDOW_SECONDS
+    key = f"{fields['outcome']}|{fields['client_key']}|{window}"
+    rows = AuditLog.objects.filter(aggregate_key=key)
+    if rows.update(count=F("count") + 1, last_seen_at=now):
+        return
+    try:
+        with transaction.atomic():
+            AuditLog.objects.create(**fields, aggregate_key=key, created_at=now, last_seen_at=now)
+    except IntegrityError:
+        rows.update(count=F("count") + 1, last_seen_at=now)

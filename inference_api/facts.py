@@ -1,0 +1,95 @@
+"""What one API request's steps learn, as values handed forward (see pipeline.py).
+
+Each step returns its value and the next takes it; none is written on
+afterwards. The audit step builds the request's one row from them and the
+outcome. Nothing here is trusted input: every value came from the client or
+was derived from what it sent.
+"""
+
+from dataclasses import dataclass, field
+
+from django.http import HttpRequest
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The request as it arrived, before any step ran."""
+
+    request_id: str
+    client_ip: str
+    path: str = ""
+    user_agent: str = ""
+    # The request's own Content-Type header (multipart/form-data; boundary=...).
+    content_type: str = ""
+
+    @classmethod
+    def of(cls, request: HttpRequest, *, client_ip: str) -> "Arrival":
+        return cls(
+            request_id=request.request_id,
+            client_ip=client_ip,
+            path=request.path_info,
+            user_agent=request.headers.get("User-Agent", ""),
+            content_type=request.headers.get("Content-Type", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Who the admitted client is: the id of the API key it presented, if any."""
+
+    api_key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """The uploaded file as received: its bytes and what the client said of them.
+
+    `size` is what was read, also for an upload refused while streaming
+    (then `data` is empty: the bytes were dropped).
+    """
+
+    data: bytes = field(repr=False)
+    filename: str = ""
+    content_type: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What the checks learned about the bytes, whether or not they were accepted."""
+
+    sha256: str = ""
+    detected_format: str = ""
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Classified:
+    """The answer's top prediction and the model that made it."""
+
+    top_label: str
+    top_score: float
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the request ended: the audit's outcome code and the HTTP status."""
+
+    code: str
+    status: int
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class Story:
+    """Everything a request's steps learned, and how it ended: the audit step's input."""
+
+    arrival: Arrival
+    outcome: Outcome
+    latency_ms: float = 0.0
+    admission: Admission = Admission()
+    received: Received | None = None
+    examined: Examined | None = None
+    classified: Classified | None = None
