@@ -1,7 +1,7 @@
 """OpenAPI description of the analyze endpoint (drf-spectacular).
 
 The serializers here only describe the wire format for the schema; the view
-builds its responses itself and `serializers.py` validates the request. Every
+builds its responses itself and `upload/form.py` parses the request. Every
 error status the endpoint can answer is listed with the error body and the
 codes it can carry, so a client generated from the schema knows them all.
 """

@@ -10,7 +10,7 @@ engine (DOCKER_HOST). Steps:
 3. one-off containers for `migrate` and `export_model`, then the server:
    read-only root, no capabilities, no-new-privileges, a volume at VAR_DIR,
    host networking, the machine's PostgreSQL and Redis, one worker;
-4. the checks (checks.py and the engine's own view: uid, HEALTHCHECK, diff,
+4. the checks (operations/checklist.py and the engine's own view: uid, HEALTHCHECK, diff,
    peak memory); each prints what it saw;
 5. every container, volume and image made here is removed, pass or fail.
 

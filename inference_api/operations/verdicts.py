@@ -1,4 +1,4 @@
-"""The outcome of one pre-traffic checklist item (see checks.py)."""
+"""The outcome of one pre-traffic checklist item (see checklist.py)."""
 
 from dataclasses import dataclass
 
