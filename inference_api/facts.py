@@ -7,8 +7,10 @@ was derived from what it sent.
 """
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from django.http import HttpRequest
+if TYPE_CHECKING:  # the decoder process imports the errors, hence this module, without Django
+    from django.http import HttpRequest
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class Arrival:
     content_type: str = ""
 
     @classmethod
-    def of(cls, request: HttpRequest, *, client_ip: str) -> "Arrival":
+    def of(cls, request: "HttpRequest", *, client_ip: str) -> "Arrival":
         return cls(
             request_id=request.request_id,
             client_ip=client_ip,

@@ -1,0 +1,112 @@
+"""The folders' import rules of docs/architecture.md, checked on the source.
+
+Each rule is about where a module's imports point, read with `ast` (no import
+runs). A rule broken by a new import fails here with the module and the name.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "inference_api"
+FRAMEWORKS = ("django", "rest_framework", "torch", "torchvision", "drf_spectacular")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path, *, top_level_only: bool = False) -> list[str]:
+    """Absolute names of what `path` imports (for `from x import y`: x.y and x)."""
+    tree = ast.parse(path.read_text())
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                prefix = package[: len(package) - node.level + 1]
+                base = ".".join(prefix + ([node.module] if node.module else []))
+            found.append(base)
+            found += [f"{base}.{alias.name}" for alias in node.names]
+    return found
+
+
+def sources(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.py") if "migrations" not in p.parts)
+
+
+def app_name(name: str) -> str:
+    """`inference_api.x.y` -> `x` (the top-level module or folder of the app)."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == "inference_api" and len(parts) > 1 else ""
+
+
+def offending(paths: list[Path], allowed, *, top_level_only: bool = False) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in paths
+        for name in imports(path, top_level_only=top_level_only)
+        if not allowed(name)
+    ]
+
+
+def test_the_decoding_packages_load_without_django_torch_or_the_rest_of_the_app():
+    # The decoder process imports them: no framework, no secret-holding module.
+    decoding = sources(APP / "imaging") + sources(APP / "sandbox")
+    app_ok = {"", "errors", "facts", "imaging", "sandbox"}
+
+    def allowed(name: str) -> bool:
+        return name.split(".")[0] not in FRAMEWORKS and app_name(name) in app_ok
+
+    assert offending(decoding, allowed, top_level_only=True) == []
+    assert offending(decoding, lambda name: app_name(name) in app_ok) == []
+
+
+def test_analysis_knows_nothing_of_http_or_the_api():
+    def allowed(name: str) -> bool:
+        return not name.startswith(("inference_api", "rest_framework", "django.http"))
+
+    assert offending(sources(ROOT / "analysis"), allowed) == []
+
+
+def test_the_values_and_errors_depend_on_nothing_of_the_app():
+    def allowed(name: str) -> bool:
+        return app_name(name) in {"", "facts"}
+
+    assert offending([APP / "facts.py", APP / "errors.py"], allowed, top_level_only=True) == []
+
+
+@pytest.mark.parametrize("folder", ["admission", "audit", "upload", "operations"])
+def test_the_steps_never_reach_up_to_the_pipeline_the_views_or_the_console(folder):
+    upward = {"pipeline", "views", "analyze", "console", "admin"}
+    assert offending(sources(APP / folder), lambda name: app_name(name) not in upward) == []
+
+
+def test_the_console_reads_the_steps_but_never_runs_a_request():
+    running = {"pipeline", "views", "analyze", "upload", "sandbox"}
+    assert offending(sources(APP / "console"), lambda name: app_name(name) not in running) == []
+
+
+AUDIT_WRITE = re.compile(
+    r"AuditLog\.objects\.(create|bulk_create|get_or_create|update_or_create)\b"
+    r"|(?<!class )\bAuditLog\("
+)
+
+
+def test_only_the_audit_step_writes_audit_rows():
+    writers = [
+        str(path.relative_to(ROOT))
+        for path in sources(APP) + sources(ROOT / "config") + sources(ROOT / "analysis")
+        if "testing" not in path.parts and AUDIT_WRITE.search(path.read_text())
+    ]
+    assert writers == ["inference_api/audit/trail.py"]
