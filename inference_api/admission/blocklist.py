@@ -25,7 +25,12 @@ BLOCKLIST_CACHE_SECONDS = 30
 
 
 def find_block(ip: str) -> BlockedClient | None:
-    """The block in force that covers `ip`, or None.
+    """The block in force that covers `ip`, or None (the blocklist read through the cache)."""
+    return block_covering(blocks_in_force(), ip)
+
+
+def block_covering(blocks: list[BlockedClient], ip: str) -> BlockedClient | None:
+    """The block among `blocks` in force now that covers `ip`, or None.
 
     IPv4 and IPv6; an IPv4-mapped IPv6 address is also matched against IPv4
     networks. An unparsable address matches nothing.
@@ -38,7 +43,7 @@ def find_block(ip: str) -> BlockedClient | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         candidates.append(address.ipv4_mapped)
     now = timezone.now()
-    for block in _blocks_in_force():
+    for block in blocks:
         if block.in_force(now) and any(a in block.ip_network for a in candidates):
             return block
     return None
@@ -74,7 +79,7 @@ def blocked_network_create(
     """
     canonical = normalize_network(network)
     now = timezone.now()
-    for block in _blocks_in_force():
+    for block in blocks_in_force():
         if block.network == canonical and block.in_force(now):
             return block, False
     block = BlockedClient.objects.create(
@@ -91,21 +96,33 @@ def clear_blocklist_cache(**_kwargs) -> None:
         logger.warning("the blocklist cache could not be cleared", exc_info=True)
 
 
-def _blocks_in_force() -> list[BlockedClient]:
+def blocks_in_force() -> list[BlockedClient]:
+    """The blocks in force, from the cache if it holds them, else from the database."""
     try:
-        blocks = cache.get(BLOCKLIST_CACHE_KEY)
+        cached = cache.get(BLOCKLIST_CACHE_KEY)
     except Exception:
         logger.warning("the blocklist cache is unreachable; reading the database", exc_info=True)
         return _load_blocks() or []
+    return blocks_from(cached)
+
+
+def blocks_from(cached: list[BlockedClient] | None) -> list[BlockedClient]:
+    """`cached` as read from the cache, or on a miss the database's blocks (then cached)."""
+    if cached is not None:
+        return cached
+    blocks = _load_blocks()
     if blocks is None:
-        blocks = _load_blocks()
-        if blocks is None:
-            return []
-        try:
-            cache.set(BLOCKLIST_CACHE_KEY, blocks, BLOCKLIST_CACHE_SECONDS)
-        except Exception:
-            logger.warning("the blocklist cache is unreachable", exc_info=True)
+        return []
+    try:
+        cache.set(BLOCKLIST_CACHE_KEY, blocks, BLOCKLIST_CACHE_SECONDS)
+    except Exception:
+        logger.warning("the blocklist cache is unreachable", exc_info=True)
     return blocks
+
+
+def blocks_without_cache() -> list[BlockedClient]:
+    """The blocks in force read from the database, when the cache is unreachable."""
+    return _load_blocks() or []
 
 
 def _load_blocks() -> list[BlockedClient] | None:

@@ -11,9 +11,10 @@ from django.http import HttpRequest
 
 from .. import errors
 from ..facts import Admission, Arrival
+from . import counters
 from .apikeys import authenticate_api_key
-from .blocklist import find_block
-from .ratelimits import charge, ip_bucket, key_bucket
+from .blocklist import BLOCKLIST_CACHE_KEY, block_covering, blocks_from, blocks_without_cache
+from .ratelimits import enforce, ip_bucket, key_bucket
 
 
 def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
@@ -24,17 +25,24 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
     the counters are unreachable and the service fails closed), then the API
     key (401 `invalid_api_key` for a wrong key, or a missing one when keys
     are required). A wrong key is counted in the address's bucket: it cannot
-    buy a fresh budget.
+    buy a fresh budget. The blocklist and the count come in one round trip
+    to the shared cache (`counters.tally`).
     """
-    if find_block(arrival.client_ip) is not None:
-        raise errors.Blocked()
+    ip = arrival.client_ip
     try:
-        api_key = authenticate_api_key(request)
-    except errors.InvalidApiKey:
-        charge(request, ip_bucket(arrival.client_ip))
-        raise
-    if api_key is None:
-        charge(request, ip_bucket(arrival.client_ip))
-        return Admission()
-    charge(request, key_bucket(api_key.prefix))
-    return Admission(api_key_id=api_key.pk)
+        api_key, refusal = authenticate_api_key(request), None
+    except errors.InvalidApiKey as exc:
+        api_key, refusal = None, exc
+    bucket = key_bucket(api_key.prefix) if api_key is not None else ip_bucket(ip)
+    try:
+        tally = counters.tally(bucket.value, bucket.rate, BLOCKLIST_CACHE_KEY)
+        blocks, failure = blocks_from(tally.blocks), None
+    except counters.CACHE_ERRORS as exc:
+        tally, failure = None, exc
+        blocks = blocks_without_cache()
+    if block_covering(blocks, ip) is not None:
+        raise errors.Blocked()
+    enforce(bucket, tally, failure)
+    if refusal is not None:
+        raise refusal
+    return Admission(api_key_id=api_key.pk if api_key is not None else None)

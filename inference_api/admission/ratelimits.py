@@ -2,9 +2,8 @@
 
 A request is counted in exactly one bucket: its API key's when it presents a
 valid one (RATE_LIMIT_PER_KEY, a key's own higher rate), otherwise its
-client's address (RATE_LIMIT_PER_IP, IPv6 per /64). Counters are
-django-ratelimit's fixed windows, so every worker sharing the cache sees the
-same count.
+client's address (RATE_LIMIT_PER_IP, IPv6 per /64). Counters are fixed
+windows in the shared cache (`counters`), so every worker sees the same count.
 
 When the cache cannot be reached, RATELIMIT_FAIL_OPEN decides: false (the
 default) refuses the request with 503 `service_unavailable` and a
@@ -18,18 +17,13 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.http import HttpRequest
-from django_ratelimit.core import get_usage
-from redis.exceptions import RedisError
 
 from .. import errors
 from .clients import rate_limit_key
+from .counters import Tally
 
 logger = logging.getLogger(__name__)
 
-GROUP = "inference_api.analyze"
-# What a cache backend raises when its server is down or slow.
-CACHE_ERRORS = (RedisError, OSError)
 
 
 @dataclass(frozen=True)
@@ -50,34 +44,22 @@ def key_bucket(key_prefix: str) -> Bucket:
     return Bucket(value=f"key:{key_prefix}", rate=settings.RATE_LIMIT_PER_KEY)
 
 
-def charge(request: HttpRequest, bucket: Bucket) -> None:
-    """Count this request in `bucket`; raise RateLimited (429) past the rate.
+def enforce(bucket: Bucket, tally: Tally | None, failure: Exception | None = None) -> None:
+    """Refuse the request counted in `bucket` when over its rate (429), or when uncounted.
 
-    Raises LimiterUnavailable (503) when the cache is unreachable and the
-    service fails closed. Retry-After is the whole seconds until the
-    bucket's current window ends.
+    `tally` is the round trip's answer, None when the cache could not be
+    reached (`failure`). Uncounted, the service fails closed (503
+    `service_unavailable`) unless RATELIMIT_FAIL_OPEN. Retry-After is the
+    whole seconds until the bucket's current window ends.
     """
-    try:
-        usage = get_usage(
-            request,
-            group=GROUP,
-            key=lambda _group, _request: bucket.value,
-            rate=bucket.rate,
-            increment=True,
-        )
-    except CACHE_ERRORS as exc:
-        _cache_unavailable(bucket, exc)
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
         return
-    if usage is None:
-        # RATELIMIT_ENABLE is off, or the cache failed silently and we fail open.
+    if tally is None or tally.count is None:
+        _cache_unavailable(bucket, failure)
         return
-    if usage["time_left"] < 0:
-        # django-ratelimit's answer when the cache failed silently and we fail closed.
-        _cache_unavailable(bucket, None)
-        return
-    if usage["should_limit"]:
+    if tally.over_limit:
         # The window ends after the second `time_left` counts down to; +1 rounds up.
-        raise errors.RateLimited(retry_after=usage["time_left"] + 1)
+        raise errors.RateLimited(retry_after=tally.time_left + 1)
 
 
 def _cache_unavailable(bucket: Bucket, exc: Exception | None) -> None:
