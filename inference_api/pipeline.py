@@ -6,7 +6,8 @@
     4. decode               in a decoder process the kernel bounds (sandbox, imaging)
     5. classify             analyze.analyze: the model, the inference slot, the metrics
     6. answer               views.AnalyzeView (success), exceptions.error_response (any refusal)
-    7. audit                audit.trail.audit: the request's one row, whatever the outcome
+    7. audit                audit.trail.audit: the request's one row, whatever the outcome,
+                            written once the answer is sent
 
 Steps 1, 2 and 7 run here, for every request under the API prefix whatever
 its method or path; steps 3 to 6 run in the view, which Django calls in
@@ -104,11 +105,23 @@ class ApiPipelineMiddleware:
             response = error_response(request, exc)
         seconds = time.perf_counter() - started
         story = _story(arrival, admission, request.method, response, seconds)
+        # The server closes the answer once its last byte is sent: the log line,
+        # the metrics and the audit row cost the worker, not the client's wait.
+        # A worker that dies before then still leaves the in-flight record.
+        response._resource_closers.append(lambda: _record(story))
+        return response
+
+
+def _record(story: Story) -> None:
+    """Step 7, after the answer: the log line, the metrics, the audit row."""
+    token = current_request_id.set(story.arrival.request_id)
+    try:
         _log(story)
         metrics.observe_request(story)
         audit(story)
+    finally:
+        current_request_id.reset(token)
         inflight.end()
-        return response
 
 
 def _options_answer() -> HttpResponse:
