@@ -7,8 +7,13 @@ network was trained with (TensorFlow's EfficientNet-Lite input pipeline):
 centre crop of 224/256 of the short side, bicubic, pixels scaled by
 (x - 127) / 128. tests/analysis/test_accuracy.py shows it beats the usual
 ImageNet mean/std on real photographs.
+
+The file holds the graph optimised for CPU inference (`to_torchscript`); the
+graph as traced (`plain_torchscript`) is kept for the test and the benchmark
+that compare the two.
 """
 
+import copy
 import hashlib
 import io
 from dataclasses import dataclass
@@ -63,9 +68,58 @@ def build_network() -> torch.nn.Module:
     return network.eval()
 
 
-def to_torchscript(network: torch.nn.Module, metadata: ModelMetadata) -> bytes:
-    """Trace, freeze and serialise the network with its metadata inside."""
+def plain_torchscript(network: torch.nn.Module, metadata: ModelMetadata) -> bytes:
+    """The network as it comes, traced and frozen, with its metadata inside.
+
+    Not what is served: the reference `to_torchscript`'s graph is checked and
+    timed against (tests/analysis/test_graph.py, bench/graph.py).
+    """
     example = torch.zeros(1, 3, metadata.input_size, metadata.input_size)
+    return _trace_and_save(network, example, metadata)
+
+
+def to_torchscript(network: torch.nn.Module, metadata: ModelMetadata) -> bytes:
+    """The network optimised for CPU inference, traced, frozen and saved with its metadata.
+
+    Channels-last weights, ReLU6 in place, and TF's "same" padding folded into
+    the convolution where it is symmetric (`inference_ready`): the same
+    arithmetic, laid out for the CPU's convolutions. `network` is left as it was.
+    """
+    example = torch.zeros(1, 3, metadata.input_size, metadata.input_size)
+    return _trace_and_save(
+        inference_ready(network), example.to(memory_format=torch.channels_last), metadata
+    )
+
+
+def inference_ready(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `network` rewritten for inference, computing the same function.
+
+    - ReLU6 in place: each one follows a convolution whose output nothing else
+      reads (EfficientNet-Lite has no squeeze-and-excitation branch).
+    - A `static_padding` ZeroPad2d with equal sides becomes the convolution's
+      own zero padding (one pass instead of a padded copy); the asymmetric
+      ones of the stride-2 convolutions stay.
+    - Channels-last weights (NHWC), which the CPU convolutions run faster.
+
+    torch.jit.optimize_for_inference is not used: its MKLDNN graph cannot be
+    saved and loaded back, and was no faster on one thread (docs/decisions.md).
+    """
+    ready = copy.deepcopy(network).eval()
+    for module in ready.modules():
+        if isinstance(module, torch.nn.ReLU6):
+            module.inplace = True
+        padding = getattr(module, "static_padding", None)
+        if isinstance(module, torch.nn.Conv2d) and isinstance(padding, torch.nn.ZeroPad2d):
+            left, right, top, bottom = padding.padding
+            if left == right and top == bottom and module.padding == (0, 0):
+                module.padding = (top, left)
+                module.static_padding = torch.nn.Identity()
+    return ready.to(memory_format=torch.channels_last)
+
+
+def _trace_and_save(
+    network: torch.nn.Module, example: torch.Tensor, metadata: ModelMetadata
+) -> bytes:
     with torch.inference_mode(False), torch.no_grad():
         traced = torch.jit.trace(network, example)
         frozen = torch.jit.freeze(traced.eval())

@@ -106,7 +106,10 @@ def load_verified(path: Path, sha256: str) -> LoadedModel:
     except Exception as exc:
         raise ModelFormatError(f"cannot load {path.name}: {exc}") from exc
     module.eval()
-    warm = torch.zeros(1, 3, metadata.input_size, metadata.input_size)
+    # Channels-last, as analysis.preprocessing.to_tensor makes the requests' input.
+    warm = torch.zeros(1, 3, metadata.input_size, metadata.input_size).to(
+        memory_format=torch.channels_last
+    )
     with torch.inference_mode():
         logits = module(warm)
     if tuple(logits.shape) != (1, len(metadata.labels)):

@@ -13,12 +13,16 @@ from .metadata import ModelMetadata
 
 
 def to_tensor(image: Image.Image, metadata: ModelMetadata) -> torch.Tensor:
-    """A normalised 1x3xHxW float tensor from an RGB image of the input size."""
+    """A normalised 1x3xHxW float tensor from an RGB image of the input size.
+
+    Channels-last (NHWC in memory), as the exported graph's weights are: the
+    image's own HxWx3 layout, so no copy is made to get it.
+    """
     pixels = np.asarray(image, dtype=np.float32) / 255.0
     mean = np.asarray(metadata.mean, dtype=np.float32)
     std = np.asarray(metadata.std, dtype=np.float32)
     normalised = (pixels - mean) / std
-    return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))[None]
+    return torch.from_numpy(normalised).permute(2, 0, 1)[None]
 
 
 def preprocess(image: Image.Image, metadata: ModelMetadata) -> torch.Tensor:

@@ -155,6 +155,31 @@ OTHER_IDEAS = """\
 Also seen, small: the rate-limit check costs a few Redis round trips per
 request."""
 
+GRAPH = """\
+## The served graph against the plain one
+
+`manage.py export_model` writes the network rewritten for the CPU
+(`analysis.export.to_torchscript`): ReLU6 in place, TensorFlow's "same"
+padding done by the convolution itself where it is symmetric (the stride-1
+depthwise convolutions; the stride-2 ones keep their one-sided padding as a
+separate step), channels-last weights, then traced and frozen. Requests feed it
+a channels-last tensor (`analysis.preprocessing.to_tensor`, the image's own
+HxWx3 memory, no copy). Timed here against the network traced and frozen as it
+comes (`plain_torchscript`, the file served before), both saved and loaded back,
+on the model's input for scikit-image's cat at batch 1 with the server's torch
+threads, the three ways taking turns round after round (`bench/graph.py`;
+medians). `torch.jit.optimize_for_inference` was tried and is not used: the
+MKLDNN graph it makes cannot be loaded back from a file (`torch.jit.load`
+fails), and in memory it was no faster on one thread."""
+
+GRAPH_RESULT = """\
+**The served graph's forward pass took {ratio:.3f}x the plain graph's** (median of
+the per-round ratios: {paired:.3f}; target at most {target:.2f}x: {verdict}), over
+{rounds} rounds on {threads} torch thread(s), with {same} top label.
+tests/analysis/test_graph.py checks that both give the same top-5 labels and
+probabilities within 1e-4 on the labelled photographs and the corpus's valid
+images (float32 rounding: about 1e-6 apart)."""
+
 FLOODS = """\
 Over-cap bodies (the cap is 10 MiB): how long until the 413, how much of the
 body the client got into the socket before the answer (an upper bound on what

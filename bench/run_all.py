@@ -21,6 +21,7 @@ from bench import (  # noqa: E402
     alternatives,
     budget,
     common,
+    graph,
     images,
     latency,
     memory,
@@ -120,6 +121,7 @@ def main() -> None:
     common.ensure_model()
     results: dict = {"load_before": common.load_average()}
     results.update(run_api_benchmarks(args.quick))
+    results["graph"] = graph.measure(60 if args.quick else 300)
     results["memory"] = memory.measure(8 if args.quick else 20)
     results["budget"] = budget.measure(args.quick)
     from inference_api.sandbox import close_pool

@@ -1,0 +1,97 @@
+"""The served graph, optimised for the CPU, answers as the plain traced graph does.
+
+The optimised graph is the exported file, loaded by the server's own loader
+and fed the channels-last tensor `to_tensor` makes; the plain one is the same
+network traced and frozen as it comes (`plain_torchscript`), fed the NCHW
+tensor it was served before. Both run at batch 1, as the server does. Inputs:
+the labelled photographs of test_accuracy.py, and every valid image of the
+corpus made into the model's square by the decoder's own `prepare`.
+
+Tolerance: 1e-4 on every class's probability. The two graphs do the same
+arithmetic in another order (NHWC convolutions, padding inside the
+convolution), so they differ by float32 rounding: at most 1.2e-6 measured.
+The top-1 and top-5 labels must be the same, in the same order, except
+between classes whose scores are within 1e-5 of each other: the corpus's
+plain red squares (several of its APNGs) have two of their top six classes
+9e-7 apart, an order that rounding on another CPU could flip.
+"""
+
+import csv
+import io
+
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+from analysis.export import build_network, plain_torchscript
+from analysis.model_store import LoadedModel
+from analysis.preprocessing import preprocess, to_tensor
+from tests.conftest import CORPUS
+
+PROBABILITY_TOLERANCE = 1e-4
+TIE = 1e-5
+PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
+
+
+def valid_corpus_files() -> list[str]:
+    path = CORPUS / "MANIFEST.tsv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as handle:
+        return [row["file"] for row in csv.DictReader(handle, delimiter="\t")
+                if row["expected"] == "accept"]  # fmt: skip
+
+
+VALID_FILES = valid_corpus_files()
+
+
+@pytest.fixture(scope="session")
+def plain_module(model: LoadedModel) -> torch.jit.ScriptModule:
+    """The network traced and frozen as it comes, saved and loaded back."""
+    saved = plain_torchscript(build_network(), model.metadata)
+    return torch.jit.load(io.BytesIO(saved), map_location="cpu").eval()
+
+
+def probabilities(module: torch.jit.ScriptModule, batch: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return module(batch).softmax(dim=-1)[0]
+
+
+def assert_same_answers(plain_module, model: LoadedModel, batch: torch.Tensor) -> None:
+    assert batch.shape[0] == 1 and batch.is_contiguous(memory_format=torch.channels_last)
+    plain = probabilities(plain_module, batch.contiguous())
+    fast = probabilities(model.module, batch)
+    assert (plain - fast).abs().max().item() <= PROBABILITY_TOLERANCE
+    expected, found = plain.topk(5).indices.tolist(), fast.topk(5).indices.tolist()
+    for rank, (wanted, got) in enumerate(zip(expected, found, strict=True)):
+        # Classes the plain graph itself scores within the tolerance are a tie.
+        tie = abs(plain[wanted] - plain[got]).item() <= TIE
+        assert wanted == got or tie, f"rank {rank + 1}: {expected} against {found}"
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_it_answers_as_the_plain_graph_on_the_labelled_photos(plain_module, model, name):
+    photo = Image.fromarray(getattr(data, name)()).convert("RGB")
+    assert_same_answers(plain_module, model, preprocess(photo, model.metadata))
+
+
+@pytest.mark.parametrize("name", VALID_FILES or [pytest.param(None, id="corpus")])
+def test_it_answers_as_the_plain_graph_on_the_valid_corpus_images(
+    plain_module, model, corpus_dir, name
+):
+    from inference_api.imaging.limits import DecodeLimits, ModelInput
+    from inference_api.imaging.prepare import prepare
+
+    data = (corpus_dir / name).read_bytes()
+    prepared = prepare(data, DecodeLimits(), ModelInput.of(model.metadata))
+    square = Image.frombytes("RGB", (prepared.size, prepared.size), prepared.pixels)
+    assert_same_answers(plain_module, model, to_tensor(square, model.metadata))
+
+
+def test_the_served_graph_is_rewritten_and_keeps_no_mkldnn(model):
+    graph = str(model.module.graph)
+    assert "aten::hardtanh_" in graph and "aten::hardtanh(" not in graph
+    # Only the stride-2 convolutions keep TF's asymmetric padding as a separate op.
+    assert graph.count("aten::pad") == 5
+    assert "mkldnn" not in graph.lower()
