@@ -23,7 +23,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-from django.test import RequestFactory
 from django.utils.datastructures import MultiValueDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +33,7 @@ from inference_api.exceptions import as_api_error
 from inference_api.imaging.formats import sniff_format
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import Refused, prepare
+from inference_api.upload import multipart
 from inference_api.upload.form import AnalyzeRequestSerializer
 
 BOUNDARY = "fuzzboundary5b2e"
@@ -245,12 +245,10 @@ def multipart_body(data: bytes, content_type: str, filename: str) -> bytes:
 
 
 def parse_form(body: bytes) -> MultiValueDict:
-    """Django's own multipart parsing with the project's upload handler, as DRF runs it."""
-    request = RequestFactory().generic(
-        "POST", "/api/v1/analyze/", body, content_type=f"multipart/form-data; boundary={BOUNDARY}"
-    )
-    form = request.POST.copy()
-    form.update(request.FILES)
+    """The API's own multipart parsing (upload/multipart.py), as DRF runs it."""
+    parsed = multipart.parse_form(body, BOUNDARY.encode())
+    form = parsed.data.copy()
+    form.update(parsed.files)
     return form
 
 
