@@ -133,3 +133,12 @@ def test_the_settings_read_no_environment_outside_the_listed_helpers():
                 assert isinstance(argument, ast.Constant | ast.Name), (
                     f"{path.name}:{node.lineno} reads the environment with a computed name"
                 )
+
+
+def test_the_deploy_guide_links_to_the_table_instead_of_repeating_it():
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert "../README.md#configuration" in guide
+    listed = {variable.name for variable in ENVIRONMENT}
+    rows = [line for line in guide.splitlines() if line.startswith("| `")]
+    repeated = [row for row in rows if row.split("`")[1] in listed]
+    assert not repeated, "docs/deploy.md repeats rows of README's configuration table"
