@@ -87,9 +87,14 @@ def test_probes_hit_healthz_and_readyz_on_gunicorns_port():
     assert "localhost" in CONFIG["ALLOWED_HOSTS"].split(",")
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+def pod_spec(kind: str) -> dict:
+    spec = one(OBJECTS, kind)["spec"]
+    return (spec["jobTemplate"]["spec"] if kind == "CronJob" else spec)["template"]["spec"]
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job", "CronJob"])
 def test_pods_run_unprivileged_read_only_as_the_images_uid(kind):
-    pod = one(OBJECTS, kind)["spec"]["template"]["spec"]
+    pod = pod_spec(kind)
     context = pod["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["runAsUser"] == APP_UID
@@ -164,8 +169,19 @@ def test_migrations_run_in_the_job_and_pods_only_wait_for_them():
     for container in all_containers(POD):
         command = " ".join(container.get("command", []))
         assert "migrate" not in command or "migrate --check" in command, container["name"]
-    images = {c["image"] for c in all_containers(POD) + job["containers"]}
-    assert len(images) == 1, "the Job and the pods run the same release"
+    purge = pod_spec("CronJob")
+    images = {c["image"] for c in all_containers(POD) + job["containers"] + purge["containers"]}
+    assert len(images) == 1, "the Jobs and the pods run the same release"
+
+
+def test_retention_runs_daily_and_really_deletes():
+    """purge_audit_logs only counts without --yes: the scheduled run must pass it."""
+    cron = one(OBJECTS, "CronJob")["spec"]
+    assert len(cron["schedule"].split()) == 5 and cron["schedule"].split()[2:] == ["*"] * 3
+    assert cron["concurrencyPolicy"] == "Forbid"
+    pod = pod_spec("CronJob")
+    assert pod["containers"][0]["command"] == ["python", "manage.py", "purge_audit_logs", "--yes"]
+    assert pod["containers"][0]["envFrom"] == API["envFrom"], "AUDIT_RETENTION_DAYS and R2"
 
 
 def test_the_ingress_caps_bodies_like_the_app_and_nginx_conf():
