@@ -17,7 +17,7 @@ endif
 # glibc thresholds the Dockerfile sets too (see the comment there).
 MALLOC_ENV := MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728
 
-.PHONY: run test lint bench system-deps migrate model clean image-test k8s-check
+.PHONY: run test lint readme bench system-deps migrate model clean image-test k8s-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
+
+## readme: rewrite README's configuration table from config/environment.py
+readme:
+	$(PYTHON) -m config.environment
 
 ## system-deps: Debian packages the browser and proxy tests use (needs root)
 system-deps:

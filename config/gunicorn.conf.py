@@ -1,38 +1,16 @@
 """Gunicorn settings, read from the environment.
 
-Gunicorn reads this file before Django's settings exist, so the variables
-below are read here with os.environ and parsed strictly (a malformed value
+Gunicorn reads this file before Django's settings exist, so it reads its
+variables itself with os.environ and parses them strictly (a malformed value
 stops the server at start-up). A `--bind` or other flag on the command line
 overrides what is set here.
 
-Environment (all optional):
-
-- GUNICORN_BIND: address to listen on (default 127.0.0.1:8000; containers
-  set 0.0.0.0:8000).
-- WEB_CONCURRENCY: worker processes (default 1). More than one needs the
-  shared Redis cache for rate limits (REDIS_URL).
-- GUNICORN_THREADS: threads per worker (default 1 = sync workers; above 1
-  the gthread worker is used).
-- GUNICORN_TIMEOUT: seconds a worker may stay silent before it is killed
-  and replaced (default 30).
-- GUNICORN_GRACEFUL_TIMEOUT: seconds given to finish in-flight requests on
-  restart or shutdown (default 30).
-- GUNICORN_KEEPALIVE: seconds an idle keep-alive connection is kept
-  (default 5; only gthread workers keep connections).
-- GUNICORN_MAX_REQUESTS: recycle a worker after this many requests, with a
-  10% jitter (default 0 = never).
-- GUNICORN_PRELOAD: "true" loads the app and the model once in the master
-  before forking, so workers share the weights copy-on-write; "false"
-  loads them once per worker (default true; measurements in docs/deploy.md).
-- GUNICORN_ACCESS_LOG: "-" writes gunicorn's access log to stdout (default
-  off: the app already logs one line per API request with its request id).
-- GUNICORN_LOG_LEVEL: gunicorn's own log level (default info).
-- PROMETHEUS_MULTIPROC_DIR: when set, a writable folder where workers share
-  their metrics (inference_api.operations.metrics); cleaned at start.
-- TRUSTED_PROXIES: the app's setting (CIDRs, comma separated), read here too:
-  only those peers may set the scheme (X-Forwarded-Proto) at gunicorn's level
-  (`forwarded_allow_ips`); empty (the default) trusts no peer. gunicorn's own
-  FORWARDED_ALLOW_IPS is not used, so the two cannot disagree.
+The variables read here (GUNICORN_*, WEB_CONCURRENCY, TRUSTED_PROXIES,
+PROMETHEUS_MULTIPROC_DIR), with their defaults and meaning, are listed in
+config/environment.py, from which README's configuration table is made.
+TRUSTED_PROXIES is the app's setting, read here too: only those peers may set
+the scheme (X-Forwarded-Proto) at gunicorn's level (`forwarded_allow_ips`);
+gunicorn's own FORWARDED_ALLOW_IPS is not used, so the two cannot disagree.
 
 gunicorn never takes SCRIPT_NAME or PATH_INFO from a request header
 (`forwarder_headers` is empty): a client, or a proxy that passes headers on,

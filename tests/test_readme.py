@@ -1,5 +1,6 @@
-"""The README says what the code does: its error table against errors.py, its settings table
-against the settings module, and one behaviour it used to get wrong."""
+"""The README says what the code does: its error table against errors.py, its configuration
+table against config/environment.py (itself checked against the code by
+tests/config/test_environment.py), and one behaviour it used to get wrong."""
 
 import re
 from http import HTTPStatus
@@ -7,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from config import environment
 from inference_api import errors
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SETTINGS = Path(__file__).resolve().parent.parent / "config" / "settings"
 # Codes answered outside the API, documented with their endpoints instead.
 NOT_API_CODES = {"bad_request", "not_ready", "forbidden"}
 
@@ -49,12 +50,11 @@ def test_the_readme_names_no_error_code_that_does_not_exist():
     assert set(error_table()) <= known
 
 
-def test_every_environment_variable_is_in_the_readme_configuration_table():
-    sources = (SETTINGS / "base.py").read_text() + (SETTINGS / "production.py").read_text()
-    read = set(re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', sources))
-    table = section("## Configuration")
-    missing = sorted(name for name in read if f"`{name}`" not in table)
-    assert not missing, f"not in the README's configuration table: {missing}"
+def test_the_configuration_table_is_the_one_config_environment_makes():
+    text = README.read_text()
+    assert environment.readme_with_table(text) == text, (
+        "README's configuration table differs from config/environment.py: run `make readme`"
+    )
 
 
 @pytest.mark.django_db

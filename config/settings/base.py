@@ -1,9 +1,12 @@
 """Settings shared by every profile.
 
-Every environment variable the service reads is read here, once, and parsed
-strictly: a malformed value stops the process at start-up instead of being
-guessed at. The other modules in this package only pick defaults for their
-profile; they never read the environment themselves.
+Most environment variables are read here, and all are parsed strictly: a
+malformed value stops the process at start-up instead of being guessed at.
+production.py and test.py read a few themselves, with their profile's own
+default (SECURE_*, LOG_FORMAT; TEST_VAR_DIR, the rate limits, ...);
+local.py reads none. Every name read here or there is listed in
+config/environment.py, README's configuration table is made from that list,
+and tests/config/test_environment.py holds the files to it.
 """
 
 import re

@@ -1,7 +1,9 @@
 """Production: every secret from the environment, no defaults for them.
 
-Configured only by environment variables: DATABASE_URL (PostgreSQL),
-REDIS_URL, R2_* storages, ALLOWED_HOSTS, CORS_ALLOWED_ORIGINS.
+Configured only by environment variables (config/environment.py lists them):
+DATABASE_URL (PostgreSQL), REDIS_URL, R2_* storages, ALLOWED_HOSTS,
+CORS_ALLOWED_ORIGINS; read here: SECURE_SSL_REDIRECT, SECURE_HSTS_SECONDS and
+LOG_FORMAT with production's default.
 """
 
 from django.core.exceptions import ImproperlyConfigured

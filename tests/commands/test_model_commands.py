@@ -1,8 +1,10 @@
 """export_model and verify_model, run through call_command on a storage of the test's own."""
 
+import hashlib
 from io import StringIO
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 
@@ -41,6 +43,38 @@ def test_export_writes_the_model_and_its_hash_and_prints_it(tmp_models):
 def test_export_if_missing_leaves_a_stored_model_alone(tmp_models):
     run("export_model")
     assert "nothing to do" in run("export_model", "--if-missing")
+
+
+def plant(storage, model: bytes, recorded: bytes, name: str = "efficientnet_lite0.pt") -> None:
+    storage.save(name, ContentFile(model))
+    storage.save(sidecar_name(name), ContentFile(recorded))
+
+
+def stored(storage, name: str = "efficientnet_lite0.pt") -> tuple[bytes, bytes]:
+    with storage.open(name) as model, storage.open(sidecar_name(name)) as sidecar:
+        return model.read(), sidecar.read()
+
+
+def test_export_over_a_stored_model_without_yes_only_says_it_would_replace_it(tmp_models):
+    plant(tmp_models, b"the model in service", b"pinned\n")
+
+    output = run("export_model")
+
+    assert "would be replaced" in output and "--yes" in output
+    assert stored(tmp_models) == (b"the model in service", b"pinned\n")
+
+
+def test_export_with_yes_replaces_a_stored_model(tmp_models):
+    plant(tmp_models, b"an old model", b"stale\n")
+
+    output = run("export_model", "--yes")
+
+    digest = output.split("SHA-256 ")[1].split()[0]
+    model, recorded = stored(tmp_models)
+    assert hashlib.sha256(model).hexdigest() == digest == recorded.decode().strip()
+    assert sorted(tmp_models.listdir("")[1]) == [
+        "efficientnet_lite0.pt", "efficientnet_lite0.pt.sha256"
+    ]
 
 
 def test_verify_classifies_the_bundled_photo(tmp_models):

@@ -1,4 +1,5 @@
-"""manage.py purge_audit_logs: old rows and their quarantined files go, newer ones stay."""
+"""manage.py purge_audit_logs: old rows and their quarantined files go, newer ones stay;
+without --yes nothing goes."""
 
 from datetime import timedelta
 from http import HTTPStatus
@@ -45,7 +46,7 @@ def test_it_deletes_old_rows_and_their_files_and_keeps_newer_ones(quarantine):
     new = _audit(hostile_record(HOSTILE_BYTES + b"new"), age_days=5)
     kept_file = FlaggedUpload.objects.get(audit=new).file
 
-    output = _purge("--older-than", "30")
+    output = _purge("--older-than", "30", "--yes")
 
     assert list(AuditLog.objects.all()) == [new]
     assert list(QuarantinedFile.objects.all()) == [kept_file]
@@ -58,7 +59,7 @@ def test_a_file_shared_with_a_newer_row_is_kept(quarantine):
     _audit(hostile_record(client_ip="198.51.100.1"), age_days=40)
     _audit(hostile_record(client_ip="198.51.100.2"), age_days=1)
 
-    _purge("--older-than", "30")
+    _purge("--older-than", "30", "--yes")
 
     assert AuditLog.objects.count() == 1
     file = FlaggedUpload.objects.get().file
@@ -69,7 +70,7 @@ def test_it_works_in_batches_and_says_so(quarantine):
     for n in range(5):
         _audit(hostile_record(HOSTILE_BYTES + bytes([n])), age_days=100)
 
-    output = _purge("--older-than", "30", "--batch-size", "2")
+    output = _purge("--older-than", "30", "--batch-size", "2", "--yes")
 
     assert not AuditLog.objects.exists()
     assert not QuarantinedFile.objects.exists()
@@ -81,15 +82,29 @@ def test_it_works_in_batches_and_says_so(quarantine):
     ]
 
 
-def test_a_dry_run_deletes_nothing(quarantine):
+@pytest.mark.parametrize("mode", [[], ["--dry-run"]], ids=["without --yes", "--dry-run"])
+def test_without_yes_it_only_says_what_it_would_delete(quarantine, mode):
     _audit(hostile_record(), age_days=40)
     _audit(make_record(outcome="ok"), age_days=1, status=HTTPStatus.OK)
 
-    output = _purge("--older-than", "30", "--dry-run")
+    output = _purge("--older-than", "30", *mode)
 
     assert AuditLog.objects.count() == 2
+    assert FlaggedUpload.objects.count() == 1
+    assert QuarantinedFile.objects.count() == 1
     assert len(stored_files(quarantine)) == 1
     assert "would delete 1 audit rows, 1 flagged uploads and 1 quarantined files" in output
+    assert "--yes" in output
+    assert "Deleted" not in output
+
+
+def test_yes_and_dry_run_together_are_refused(quarantine):
+    _audit(hostile_record(), age_days=40)
+
+    with pytest.raises(CommandError, match="not allowed with"):
+        _purge("--older-than", "30", "--yes", "--dry-run")
+
+    assert AuditLog.objects.count() == 1
 
 
 def test_it_uses_the_retention_setting_by_default(quarantine, settings):
@@ -97,7 +112,7 @@ def test_it_uses_the_retention_setting_by_default(quarantine, settings):
     _audit(make_record(outcome="ok"), age_days=11, status=HTTPStatus.OK)
     kept = _audit(make_record(outcome="ok"), age_days=9, status=HTTPStatus.OK)
 
-    call_command("purge_audit_logs", stdout=StringIO())
+    call_command("purge_audit_logs", "--yes", stdout=StringIO())
 
     assert list(AuditLog.objects.all()) == [kept]
 

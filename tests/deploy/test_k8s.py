@@ -3,8 +3,9 @@
 The manifests are rendered the way kustomize would (k8s_manifests.py) and
 checked against the sources they must agree with: the Dockerfile (uid,
 VAR_DIR), the app's upload cap and envelope, deploy/nginx.conf's limits,
-gunicorn's timeouts and README's configuration table. `make k8s-check`
-validates the same files against Kubernetes' schemas and checkov's policies.
+gunicorn's timeouts and config/environment.py (README's configuration
+table). `make k8s-check` validates the same files against Kubernetes'
+schemas and checkov's policies.
 """
 
 import os
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from config import environment
+from config.environment import ENVIRONMENT
 from inference_api.operations.checklist import check_trusted_proxies
 from inference_api.upload.body import ENVELOPE_BYTES
 from tests.deploy.k8s_manifests import K8S, example_secret, kustomization, one, render
@@ -30,8 +33,7 @@ SECRET_KEYS = set(example_secret()["stringData"])
 IMAGE_ENV = env_values(final_stage())
 APP_UID = int(arg_defaults(final_stage())["APP_UID"])
 # Credentials: never in the ConfigMap.
-CREDENTIALS = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "R2_ACCESS_KEY_ID",
-               "R2_SECRET_ACCESS_KEY", "METRICS_TOKEN"}
+CREDENTIALS = {v.name for v in ENVIRONMENT if v.secret}
 
 
 def all_containers(pod: dict) -> list[dict]:
@@ -43,18 +45,9 @@ def nginx_directive(name: str) -> str:
     return re.search(rf"^\s*{name}\s+(\S+);", text, re.MULTILINE).group(1)
 
 
-def readme_settings() -> set[str]:
-    """Every variable in README's configuration table; GUNICORN_* as gunicorn.conf.py reads them."""
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    names = set()
-    for row in table.splitlines():
-        if row.startswith("| `"):
-            names.update(re.findall(r"`([A-Z0-9_*]+)`", row.split("|")[1]))
-    gunicorn = (ROOT / "config" / "gunicorn.conf.py").read_text()
-    names.discard("GUNICORN_*")
-    names.update(re.findall(r"\(\"((?:GUNICORN_|WEB_CONCURRENCY)\w*)\"", gunicorn))
-    return names
+def served_settings() -> set[str]:
+    """Every variable of config/environment.py that a serving pod reads (not the suite's)."""
+    return {v.name for v in ENVIRONMENT if set(v.read_by) - {environment.TEST}}
 
 
 def test_the_base_lists_every_manifest_but_the_example_secret():
@@ -94,9 +87,14 @@ def test_probes_hit_healthz_and_readyz_on_gunicorns_port():
     assert "localhost" in CONFIG["ALLOWED_HOSTS"].split(",")
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+def pod_spec(kind: str) -> dict:
+    spec = one(OBJECTS, kind)["spec"]
+    return (spec["jobTemplate"]["spec"] if kind == "CronJob" else spec)["template"]["spec"]
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job", "CronJob"])
 def test_pods_run_unprivileged_read_only_as_the_images_uid(kind):
-    pod = one(OBJECTS, kind)["spec"]["template"]["spec"]
+    pod = pod_spec(kind)
     context = pod["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["runAsUser"] == APP_UID
@@ -171,8 +169,19 @@ def test_migrations_run_in_the_job_and_pods_only_wait_for_them():
     for container in all_containers(POD):
         command = " ".join(container.get("command", []))
         assert "migrate" not in command or "migrate --check" in command, container["name"]
-    images = {c["image"] for c in all_containers(POD) + job["containers"]}
-    assert len(images) == 1, "the Job and the pods run the same release"
+    purge = pod_spec("CronJob")
+    images = {c["image"] for c in all_containers(POD) + job["containers"] + purge["containers"]}
+    assert len(images) == 1, "the Jobs and the pods run the same release"
+
+
+def test_retention_runs_daily_and_really_deletes():
+    """purge_audit_logs only counts without --yes: the scheduled run must pass it."""
+    cron = one(OBJECTS, "CronJob")["spec"]
+    assert len(cron["schedule"].split()) == 5 and cron["schedule"].split()[2:] == ["*"] * 3
+    assert cron["concurrencyPolicy"] == "Forbid"
+    pod = pod_spec("CronJob")
+    assert pod["containers"][0]["command"] == ["python", "manage.py", "purge_audit_logs", "--yes"]
+    assert pod["containers"][0]["envFrom"] == API["envFrom"], "AUDIT_RETENTION_DAYS and R2"
 
 
 def test_the_ingress_caps_bodies_like_the_app_and_nginx_conf():
@@ -190,9 +199,9 @@ def test_the_ingress_caps_bodies_like_the_app_and_nginx_conf():
     assert backend["name"] == one(OBJECTS, "Service")["metadata"]["name"]
 
 
-def test_every_readme_setting_reaches_the_pods_through_the_configmap_or_the_secret():
-    reachable = set(CONFIG) | SECRET_KEYS
-    missing = readme_settings() - reachable
+def test_every_setting_reaches_the_pods_through_the_configmap_the_secret_or_the_image():
+    reachable = set(CONFIG) | SECRET_KEYS | set(IMAGE_ENV)
+    missing = served_settings() - reachable
     assert not missing, f"not settable on Kubernetes: {sorted(missing)}"
     assert not CREDENTIALS & set(CONFIG), "credentials live in the Secret only"
     assert CREDENTIALS <= SECRET_KEYS

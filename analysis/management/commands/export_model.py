@@ -1,4 +1,9 @@
-"""manage.py export_model: build the TorchScript file and store it."""
+"""manage.py export_model: build the TorchScript file and store it.
+
+A stored model is replaced only with `--yes`: without it the command says what
+it would replace and stops, since a new file's hash no longer matches the
+MODEL_SHA256 pinned in production and every worker would then refuse it.
+"""
 
 from django.conf import settings
 from django.core.files.storage import storages
@@ -12,15 +17,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--name", default=settings.MODEL_FILE_NAME, help="file name in storage")
-        parser.add_argument(
+        when_stored = parser.add_mutually_exclusive_group()
+        when_stored.add_argument(
             "--if-missing", action="store_true", help="do nothing when the file is already stored"
         )
+        when_stored.add_argument(
+            "--yes", action="store_true",
+            help="replace a stored file (without it, only say that it would)",
+        )
 
-    def handle(self, *args, name: str, if_missing: bool, **options) -> None:
+    def handle(self, *args, name: str, if_missing: bool, yes: bool, **options) -> None:
         storage = storages["models"]
-        if if_missing and storage.exists(name):
-            self.stdout.write(f"{name} is already in the models storage; nothing to do.")
-            return
+        if storage.exists(name):
+            if if_missing:
+                self.stdout.write(f"{name} is already in the models storage; nothing to do.")
+                return
+            if not yes:
+                self.stdout.write(
+                    f"Dry run: {name} is already in the models storage and would be replaced, "
+                    "with its recorded hash; a pinned MODEL_SHA256 would then refuse it. "
+                    "Run again with --yes to replace it."
+                )
+                return
         try:
             result = export_model(storage=storage, name=name)
         except Exception as exc:

@@ -1,4 +1,9 @@
-"""manage.py purge_audit_logs: retention of the audit trail and its quarantined files."""
+"""manage.py purge_audit_logs: retention of the audit trail and its quarantined files.
+
+Without `--yes` it only counts what it would delete (a dry run), as Zulip's
+destructive commands do: a typo in `--older-than` costs nothing until the
+operator confirms. Scheduled runs pass `--yes`.
+"""
 
 from datetime import timedelta
 
@@ -14,7 +19,8 @@ from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
 class Command(BaseCommand):
     help = (
         "Delete audit rows older than --older-than days, their flagged uploads, and the "
-        "quarantined files no remaining flagged upload points to. In batches."
+        "quarantined files no remaining flagged upload points to, in batches. Without --yes, "
+        "only say what would be deleted."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,15 +32,19 @@ class Command(BaseCommand):
             help="Age in days past which rows go (default: AUDIT_RETENTION_DAYS).",
         )
         parser.add_argument("--batch-size", type=int, default=1000, metavar="N")
-        parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--yes", action="store_true", help="Delete for real.")
+        mode.add_argument(
+            "--dry-run", action="store_true", help="Count, delete nothing (the default)."
+        )
 
-    def handle(self, *args, older_than: int, batch_size: int, dry_run: bool, **options) -> None:
+    def handle(self, *args, older_than: int, batch_size: int, yes: bool, **options) -> None:
         if older_than < 1:
             raise CommandError("--older-than must be at least 1 day.")
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         cutoff = timezone.now() - timedelta(days=older_than)
-        if dry_run:
+        if not yes:
             self._report_dry_run(cutoff)
             return
         rows = files = batch = 0
@@ -61,7 +71,8 @@ class Command(BaseCommand):
         files = _files_only_old(cutoff).count() + _orphan_files(cutoff).count()
         self.stdout.write(
             f"Dry run: would delete {rows} audit rows, {flagged} flagged uploads and "
-            f"{files} quarantined files older than {cutoff:%Y-%m-%d %H:%M} UTC."
+            f"{files} quarantined files older than {cutoff:%Y-%m-%d %H:%M} UTC. "
+            "Run again with --yes to delete them."
         )
 
 
