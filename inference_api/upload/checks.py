@@ -12,11 +12,14 @@ the declared type, not the filename, not a single byte, and no decoder runs
 in this process.
 """
 
+import functools
 import hashlib
 import mimetypes
+import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 from django.conf import settings
@@ -161,6 +164,21 @@ class UploadSizeValidator(CapValidator):
             self.fail()
 
 
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """One thread per process that hashes uploads while their decoder runs."""
+    return _hasher_of(os.getpid())
+
+
+@functools.cache
+def _hasher_of(pid: int) -> ThreadPoolExecutor:
+    # Keyed by the process id: a forked child must not use a pool whose thread it has not.
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-hash")
+
+
 def served_model_input() -> ModelInput:
     """What the decoder must make for the served model: its own metadata's resize and crop.
 
@@ -188,28 +206,30 @@ def check_upload(
     only once the cheap checks have passed, so a malformed upload is refused
     even while the model is unavailable).
     """
-    examined = Examined(
-        sha256=hashlib.sha256(data).hexdigest(), detected_format=sniff_format(data) or ""
-    )
+    detected_format = sniff_format(data) or ""
     try:
         declared = ContentTypeValidator()(content_type)
         real_format = MagicBytesValidator()(data, declared)
         FilenameExtensionValidator()(filename, real_format)
         UploadSizeValidator()(data)
     except errors.ApiError as exc:
-        exc.learned(examined=examined)
+        exc.learned(examined=Examined(sha256_of(data), detected_format))
         raise
+    wanted = model_input or served_model_input()
     started = time.perf_counter()
+    # The hash is computed while the decoder works (hashlib lets go of the GIL).
+    hashing = _hasher().submit(sha256_of, data)
     try:
-        prepared = sandbox.decode(
-            data, limits or DecodeLimits.from_settings(), model_input or served_model_input()
-        )
+        prepared = sandbox.decode(data, limits or DecodeLimits.from_settings(), wanted)
     except Refused as refused:
-        dimensions = {"width": refused.facts.width, "height": refused.facts.height}
-        raise refused.error.learned(examined=replace(examined, **dimensions)) from None
+        examined = Examined(
+            hashing.result(), detected_format, refused.facts.width, refused.facts.height
+        )
+        raise refused.error.learned(examined=examined) from None
     except errors.ApiError as exc:
-        exc.learned(examined=examined)
+        exc.learned(examined=Examined(hashing.result(), detected_format))
         raise
+    examined = Examined(hashing.result(), detected_format)
     return CheckedUpload(
         data=data,
         format=real_format,
