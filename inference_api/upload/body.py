@@ -1,16 +1,18 @@
 """Step 2 of the request pipeline: receive the upload, never more than the byte cap.
 
-`CappedMemoryUploadHandler` is the only entry of FILE_UPLOAD_HANDLERS. It
-counts the bytes of the uploaded files as Django's multipart parser streams
-them in and raises `errors.FileTooLarge` (413) as soon as they pass
-MAX_UPLOAD_BYTES, so the rest of the body is never read. Files are kept in
-memory only (never in a temporary file); memory per request is bounded by
-the cap plus one chunk.
+`cap_body`, which the pipeline calls for every POST, refuses a declared
+Content-Length over the limit (the cap and the multipart envelope) before
+any byte of the body is read. A body sent without Content-Length
+(Transfer-Encoding: chunked) would be seen as empty by Django under WSGI;
+`cap_body` makes it readable through a `CappedBodyStream`, refused (413)
+as soon as it passes the limit. The API's parser (`multipart`) then reads
+the bounded body in one call.
 
-A declared Content-Length over the cap is refused earlier, before any byte
-of the body is read, by `cap_body`, which the pipeline calls for every POST.
-A body sent without Content-Length (Transfer-Encoding: chunked) would be
-seen as empty by Django under WSGI; `cap_body` makes it readable, up to a limit.
+`CappedMemoryUploadHandler` is the only entry of FILE_UPLOAD_HANDLERS, for
+any multipart body Django's own parser reads (not the API's): it counts the
+files' bytes as they stream in and raises `errors.FileTooLarge` as soon as
+they pass MAX_UPLOAD_BYTES; files are kept in memory only, bounded by the
+cap plus one chunk.
 
 Nothing may parse the body before the view does: the API view is exempt
 from CSRF (DRF's APIView) and has no authentication classes, so neither
@@ -135,7 +137,7 @@ class CappedBodyStream:
     def _counted(self, data: bytes) -> bytes:
         self.count += len(data)
         if self.count > self.limit:
-            raise errors.FileTooLarge()
+            raise errors.FileTooLarge().learned(received=Received(b"", size=self.count))
         return data
 
 
