@@ -137,15 +137,9 @@ def _timed_once(function, *args, **kwargs) -> float:
 
 
 def _parse(body: bytes) -> None:
-    from django.test import RequestFactory
+    from inference_api.upload.multipart import parse_form
 
-    request = RequestFactory().generic(
-        "POST",
-        common.ANALYZE,
-        body,
-        content_type=f"multipart/form-data; boundary={common.BOUNDARY}",
-    )
-    request.FILES  # noqa: B018 - the property parses the body
+    parse_form(body, common.BOUNDARY.encode())
 
 
 def _audit_insert() -> None:

@@ -155,6 +155,57 @@ OTHER_IDEAS = """\
 Also seen, small: the rate-limit check costs a few Redis round trips per
 request."""
 
+REQUEST_PATH = """\
+## The ordinary request: only the unavoidable work
+
+What a request costs beyond the two things it cannot avoid, the decode and the
+forward pass (`bench/request_path.py`). Two servers run side by side in the
+same run, each as deployed (gunicorn, 2 workers, config/gunicorn.conf.py,
+glibc's malloc thresholds, PostgreSQL and Redis, its own model file): this
+checkout ("after") and commit `061df01`, the last before this work
+("before"), checked out under bench/results/. A keep-alive client sends each
+image to each server in turn; gunicorn's sync workers close the connection
+after each answer, so it reconnects then. **Beyond** is, per request, the
+client's time minus the forward pass the server timed minus the same decode
+(`imaging.prepare`) run here right after: connection, gunicorn, middleware,
+the admission's cache round trip, multipart parsing, copies and hash, the
+decoder process's round trip, the tensor, the JSON. Medians. Throughput: 4
+keep-alive clients on the 2 workers for a few seconds, against 2 processes
+here doing only (decode + forward) on the same bytes."""
+
+REQUEST_STAGES = """\
+Each step of "beyond" timed on its own, here, on the same bytes (after). The
+SHA-256 runs on a thread while the decoder works, and the audit row, the log
+line and the metrics are written once the answer is sent, so none of them is
+in the client's wait (they still cost the worker); "the rest" is what the
+server did beyond the steps listed above them."""
+
+REQUEST_PATH_NOTES = """\
+What was done, all of it measured here (load average {load:.1f} at the start):
+
+- **One cache round trip for the admission.** django-ratelimit's counter cost
+  three Redis round trips (SET NX, EXISTS, INCRBY) and the blocklist a fourth,
+  each through a redis client Django builds anew per call; now one pipeline
+  (`admission/counters.py`: GET the cached blocklist, SET the counter NX with
+  its expiry, INCR), same windows.
+- **The body parsed once, by search.** Django's multipart parser walks the
+  body in 64 KB chunks in Python, about 2 ms a megabyte; `upload/multipart.py`
+  reads the (already bounded) body in one call and finds the parts with
+  `bytes.find`, with Django's limits and header parsing kept (tested against
+  Django's parser).
+- **The hash beside the decode.** The upload's SHA-256 runs on a thread while
+  the decoder process works (hashlib lets go of the GIL).
+- **The audit, the log line and the metrics after the answer.** They are
+  written when the server closes the response, after its last byte is sent;
+  a worker that dies before then still leaves its in-flight record.
+- **The tensor in one multiply-add** on the pixels' own buffer (torch), not
+  four numpy passes.
+- **The faster graph** (next section but one).
+
+Left as they are: the decoder process's round trip (the upload and the 224x224
+square cross a socket pair; the decode budget's isolation costs it), and
+Django's and DRF's own request handling, which is most of "the rest"."""
+
 GRAPH = """\
 ## The served graph against the plain one
 

@@ -19,6 +19,7 @@ def write(results: dict, docs: Path) -> None:
         _header(results),
         _headline(results, drawn),
         _stages(results, table, drawn),
+        _request_path(results),
         _tried(results),
         _graph(results),
         _rejection(results, drawn),
@@ -212,6 +213,63 @@ def _graph(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _request_path(results: dict) -> str:
+    """Issue 13's targets in one table (target, before, after), then the stage table."""
+    found = results["request_path"]
+    after, before = found["beyond"]["after"], found["beyond"].get("before", {})
+    alone = found["alone_rps"]
+    lines = [prose.REQUEST_PATH, ""]
+    lines += _head("figure", "target", "before", "after", "")
+    graph = results["graph"]["ratio"]
+    lines.append(
+        _row("forward pass: served graph / plain graph", f"at most {GRAPH_TARGET:.2f}x",
+             "1.00x (the plain graph)", _x(graph), _verdict(graph <= GRAPH_TARGET))
+    )  # fmt: skip
+    for label in after:
+        target = found["targets_ms"].get(label)
+        now = after[label]["beyond_ms"]
+        then = before.get(label, {}).get("beyond_ms")
+        lines.append(
+            _row(
+                f"{label}: beyond the decode and the forward pass"
+                f" (API {_ms(after[label]['api_ms'])})",
+                f"at most {target:.0f} ms" if target else "",
+                _ms(then) if then is not None else "",
+                _ms(now),
+                _verdict(now <= target) if target else "",
+            )
+        )
+    share = {name: rps / alone for name, rps in found["throughput"].items()}
+    target = found["throughput_target"]
+    was = found["throughput"].get("before")
+    lines.append(
+        _row(
+            f"2 MP JPEG, 4 clients: answers/s against (decode + forward)/s alone ({alone:.1f}/s)",
+            f"at least {target:.0%}",
+            f"{share['before']:.0%} ({was:.1f}/s)" if was is not None else "",
+            f"{share['after']:.0%} ({found['throughput']['after']:.1f}/s)",
+            _verdict(share["after"] >= target),
+        )
+    )
+    lines += ["", prose.REQUEST_STAGES, ""]
+    labels = list(found["stages"])
+    lines += _head("step (median ms, run here)", *labels)
+    for step in found["stages"][labels[0]]:
+        lines.append(_row(step, *(f"{found['stages'][label][step]:.2f}" for label in labels)))
+    rest = []
+    for label in labels:
+        steps = found["stages"][label]
+        inside = sum(v for k, v in steps.items() if not k.startswith(("after", "SHA-256")))
+        rest.append(f"{after[label]['beyond_ms'] - inside:.2f}")
+    lines.append(_row("the rest: connection, gunicorn, Django's middleware, DRF", *rest))
+    lines += ["", prose.REQUEST_PATH_NOTES.format(load=found["load_before"]), ""]
+    return "\n".join(lines)
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
 
 
 def _rejection(results: dict, drawn: dict) -> str:

@@ -417,9 +417,7 @@ def measure(quick: bool, baseline: Path | None) -> dict:
     }
     with _servers(checkouts) as servers:
         urls = {name: url for name, (url, _) in servers.items()}
-        # This process's Django (the stage timings' audit rows) uses the "after" server's database.
-        os.environ["DATABASE_URL"] = servers["after"][1]["DATABASE_URL"]
-        common.setup_django()
+        _use_database(servers["after"][1]["DATABASE_URL"])
         result["beyond"] = beyond(urls, cases, repeats)
         two_mp = cases[1]
         result["throughput"] = {
@@ -429,6 +427,23 @@ def measure(quick: bool, baseline: Path | None) -> dict:
     result["alone_rps"] = alone_throughput(two_mp, 2, seconds)
     result["load_after"] = common.load_average()
     return result
+
+
+def _use_database(url: str) -> None:
+    """Point this process's Django at `url` (the stage timings write audit rows there).
+
+    run_all.py may have set Django up already, on another server's database.
+    """
+    from urllib.parse import urlparse
+
+    os.environ["DATABASE_URL"] = url
+    common.setup_django()
+    from django.db import connections
+
+    connection = connections["default"]
+    connection.close()
+    if connection.vendor == "postgresql":
+        connection.settings_dict["NAME"] = urlparse(url).path.lstrip("/")
 
 
 @contextmanager

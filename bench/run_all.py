@@ -27,6 +27,7 @@ from bench import (  # noqa: E402
     memory,
     rejection,
     report,
+    request_path,
 )
 
 HEADLINE = [
@@ -121,6 +122,7 @@ def main() -> None:
     common.ensure_model()
     results: dict = {"load_before": common.load_average()}
     results.update(run_api_benchmarks(args.quick))
+    results["request_path"] = request_path.measure(args.quick, request_path.baseline_checkout())
     results["graph"] = graph.measure(60 if args.quick else 300)
     results["memory"] = memory.measure(8 if args.quick else 20)
     results["budget"] = budget.measure(args.quick)
