@@ -69,7 +69,9 @@ class Case:
 
 
 @contextmanager
-def checkout_server(checkout: Path, name: str) -> Iterator[tuple[str, dict]]:
+def checkout_server(
+    checkout: Path, name: str, extra_env: dict | None = None
+) -> Iterator[tuple[str, dict]]:
     """gunicorn serving `checkout` (2 workers, as deployed) on a database of its own.
 
     Yields its URL and its environment.
@@ -86,6 +88,7 @@ def checkout_server(checkout: Path, name: str) -> Iterator[tuple[str, dict]]:
         "RATE_LIMIT_PER_IP": "1000000/m",
         "PYTHONUNBUFFERED": "1",
         "QUARANTINE_DIR": str(common.RESULTS_DIR / f"quarantine-{name}"),
+        **(extra_env or {}),
     }
     database = f"bench_path_{name}_{uuid.uuid4().hex[:6]}"
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
