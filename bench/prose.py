@@ -273,7 +273,7 @@ sandbox" column of "Where the time goes" measures the same per image)."""
 WORST = """\
 ### The worst allowed uploads
 
-The adversarial set of the tests (`tests/inference_api/costly_images.py`,
+The adversarial set of the tests (`inference_api/testing/images/costly.py`,
 built by code): its "accepted" cases are the largest legitimate picture of
 every mode (8000x8000 PNG in 16-bit grey, RGBA, 16-bit RGBA, 16-bit grey+alpha
 and palette, APNG, progressive and CMYK progressive JPEG, lossless and animated

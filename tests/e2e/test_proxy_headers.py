@@ -13,7 +13,7 @@ import pytest
 
 from tests.e2e.test_gunicorn import printed_config, setting
 from tests.e2e.test_nginx import production_env
-from tests.servers import LiveServer, gunicorn_server
+from inference_api.testing.servers import LiveServer, gunicorn_server
 
 ANALYZE = "/api/v1/analyze/"
 

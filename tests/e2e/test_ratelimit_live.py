@@ -21,7 +21,7 @@ from django_ratelimit.core import _get_window
 from PIL import Image
 from skimage import data
 
-from tests.servers import free_port, gunicorn_server
+from inference_api.testing.servers import free_port, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.redis, pytest.mark.slow]
 

@@ -23,9 +23,18 @@ from urllib.parse import urlparse, urlunparse
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
+MIB = 1024 * 1024
+# glibc's malloc with fixed thresholds: allocations under 32 MiB come from the
+# heap and are reused, and up to 128 MiB of free heap is kept instead of being
+# returned at once. bench/alternatives.py measures it against the defaults;
+# the Dockerfile and `make run` set the same values (tests/test_dockerfile.py).
+MALLOC_TUNED = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
+    "MALLOC_TRIM_THRESHOLD_": str(128 * MIB),
+}
 
 
 @dataclass
