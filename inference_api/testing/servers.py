@@ -119,6 +119,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_for_fresh_window(buckets: list[str], period: int, needed: float) -> dict[str, int]:
+    """Sleep until each rate-limit bucket has `needed` seconds left in its window; their ends.
+
+    A live server's limiter reads its own process's clock, which a test
+    cannot pin: a test whose requests must share one window starts right
+    after a window began instead. django-ratelimit staggers the windows per
+    bucket value (`ip:127.0.0.1`, `ip:2001:db8::/64`, `key:<prefix>`);
+    the returned ends are the last second of each window, as it computes them.
+    """
+    from django_ratelimit.core import _get_window
+
+    while True:
+        ends = {bucket: _get_window(bucket, period) for bucket in buckets}
+        soonest = min(ends.values()) + 1  # the window ends after its last second
+        if soonest - time.time() >= needed:
+            return ends
+        time.sleep(max(0.0, soonest - time.time()) + 0.2)
+
+
 def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:
     env = {
         **os.environ,
