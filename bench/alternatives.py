@@ -21,7 +21,10 @@ peak for the largest image of every mode.
 import gc
 import time
 
-from bench import common, images
+from bench import common
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
+from inference_api.testing.servers import MALLOC_TUNED, status_kb, worker_pids
 
 REDUCING_GAP = 3
 
@@ -104,12 +107,6 @@ def _row(step: str, before: str, before_ms: list[float], after_ms: list[float]) 
 # --- glibc's malloc thresholds ----------------------------------------------------------------
 
 MIB = 1024 * 1024
-# Fixed thresholds: allocations under 32 MiB come from the heap and are reused,
-# and up to 128 MiB of free heap is kept instead of being returned at once.
-MALLOC_TUNED = {
-    "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
-    "MALLOC_TRIM_THRESHOLD_": str(128 * MIB),
-}
 
 
 def malloc_variants(body: bytes, repeats: int) -> dict:
@@ -120,7 +117,7 @@ def malloc_variants(body: bytes, repeats: int) -> dict:
     """
     from contextlib import ExitStack
 
-    worst = common.multipart(images.worst_case_pngs()["RGBA"], "image/png", "worst.png")
+    worst = wire.multipart(photos.worst_case_pngs()["RGBA"], "image/png", "worst.png")
     variants = {"as is": {}, "tuned": MALLOC_TUNED}
     with ExitStack() as stack:
         servers = {
@@ -129,26 +126,26 @@ def malloc_variants(body: bytes, repeats: int) -> dict:
         }
         for server in servers.values():
             for _ in range(5):
-                common.post(server.url, body)
+                wire.post(server.url, body)
         replies: dict[str, list] = {name: [] for name in servers}
         for _ in range(repeats):
             for name, server in servers.items():
-                replies[name].append(common.post(server.url, body))
+                replies[name].append(wire.post(server.url, body))
         return {
             name: _variant_row(server, replies[name], worst) for name, server in servers.items()
         }
 
 
 def _variant_row(server, replies: list, worst: bytes) -> dict:
-    worker = common.worker_pids(server.process.pid)[0]
-    idle = common.status_kb(worker, "VmRSS")
+    worker = worker_pids(server.process.pid)[0]
+    idle = status_kb(worker, "VmRSS")
     for _ in range(3):
-        common.post(server.url, worst, timeout=120)
+        wire.post(server.url, worst, timeout=120)
     time.sleep(0.5)
     return {
         "api_ms": common.median([r.elapsed_ms for r in replies]),
         "forward_ms": common.median([r.json()["timing_ms"]["inference"] for r in replies]),
         "idle_mib": idle / 1024,
-        "after_worst_mib": common.status_kb(worker, "VmRSS") / 1024,
-        "peak_mib": common.status_kb(worker, "VmHWM") / 1024,
+        "after_worst_mib": status_kb(worker, "VmRSS") / 1024,
+        "peak_mib": status_kb(worker, "VmHWM") / 1024,
     }

@@ -8,7 +8,7 @@ and legitimate traffic while two clients send them at the rate limit.
   decoder process (`DecoderPool`, as the server runs it). For each: when the
   caller could answer, when the decode really stopped, and the CPU it took.
   Then what each way adds to an ordinary 2 MP JPEG's decode.
-- `worst_allowed`: every "accepted" case of tests/inference_api/costly_images.py
+- `worst_allowed`: every "accepted" case of inference_api/testing/images/costly.py
   (the largest legitimate picture of each mode) in a fresh decoder each:
   verdict, CPU, peak memory above the decoder's idle, wall clock; the refused
   cases' answers and times; then all of the accepted ones sent to a
@@ -27,7 +27,10 @@ from functools import lru_cache
 
 from PIL import Image
 
-from bench import common, images
+from bench import common
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
+from inference_api.testing.servers import cpu_seconds, database_rows, status_kb, worker_pids
 
 BUDGET_SECONDS = 0.1
 NOISY_SIZE = (6000, 4000)
@@ -53,7 +56,7 @@ class OverBudget(BaseException):
 @lru_cache(maxsize=1)
 def noisy_progressive_jpeg() -> bytes:
     """Grey noise saved as a progressive JPEG: seconds of work inside libjpeg, little Python."""
-    return images.encode(Image.effect_noise(NOISY_SIZE, 60), "JPEG", progressive=True, quality=90)
+    return photos.encode(Image.effect_noise(NOISY_SIZE, 60), "JPEG", progressive=True, quality=90)
 
 
 def _limits(**budget):
@@ -148,9 +151,9 @@ def stop_with_decoder(pool, data: bytes, budget: float) -> dict:
     limits = _limits(cpu_seconds=budget, wall_seconds=max(1.0, 10 * budget))
     # A tiny job first: the decoder that takes the real one has finished starting, and the
     # CPU it has used so far (its start-up) is subtracted from what the kernel reports.
-    pool.decode(images.tiny_jpeg(), _limits(), _model_input())
+    pool.decode(photos.tiny_jpeg(), _limits(), _model_input())
     (next_decoder, *_) = pool.pids()
-    before = _children_cpu_seconds() + common.cpu_seconds(next_decoder)
+    before = _children_cpu_seconds() + cpu_seconds(next_decoder)
     started = time.perf_counter()
     code = "accepted"
     try:
@@ -169,7 +172,7 @@ def ready_pool(spare: int):
 
     pool = DecoderPool(spare=spare)
     pool.warm()
-    pool.decode(images.tiny_jpeg(), _limits(), _model_input())
+    pool.decode(photos.tiny_jpeg(), _limits(), _model_input())
     return pool
 
 
@@ -180,7 +183,7 @@ def enforcement_inputs() -> dict[str, bytes]:
     decoding returns to Python often; libwebp decodes the 38-byte lossless
     WebP's 8000x8000 canvas (scaled) in one ctypes call.
     """
-    from tests.inference_api.costly_images import build
+    from inference_api.testing.images.costly import build
 
     return {
         f"noisy progressive JPEG {NOISY_SIZE[0]}x{NOISY_SIZE[1]}": noisy_progressive_jpeg(),
@@ -244,7 +247,7 @@ def overhead_on_photo(pool, repeats: int) -> dict:
     """Each way's time on a 2 MP JPEG's `prepare` (within budget), taking turns each round."""
     from inference_api.imaging.prepare import prepare
 
-    data = images.jpeg((1632, 1224))
+    data = photos.jpeg((1632, 1224))
     limits, shape = _limits(), _model_input()
 
     def plain() -> None:
@@ -298,7 +301,7 @@ def _raise_over_budget(signum, frame) -> None:
 
 def costly_cases() -> list[tuple[str, str, str]]:
     """(name, content type, expected) of every adversarial case the tests build."""
-    from tests.inference_api.costly_images import COSTLY
+    from inference_api.testing.images.costly import COSTLY
 
     return [(name, content_type, expected) for name, (_, content_type, expected) in COSTLY.items()]
 
@@ -309,7 +312,7 @@ def decode_alone(name: str, limits) -> dict:
     A case stopped at the CPU or wall-clock budget is decoded once more, in
     another fresh decoder with room to finish, to show how far over it was.
     """
-    from tests.inference_api.costly_images import build
+    from inference_api.testing.images.costly import build
 
     data = build(name)
     row = {"name": name, "bytes": len(data), **_decode_in_fresh_decoder(data, limits)}
@@ -332,7 +335,7 @@ def _decode_in_fresh_decoder(data: bytes, limits) -> dict:
     pool = ready_pool(spare=0)
     try:
         (pid,) = pool.pids()
-        idle_kb = common.status_kb(pid, "VmHWM")
+        idle_kb = status_kb(pid, "VmHWM")
         started = time.perf_counter()
         try:
             prepared = pool.decode(data, limits, _model_input())
@@ -340,7 +343,7 @@ def _decode_in_fresh_decoder(data: bytes, limits) -> dict:
             return {"verdict": refused.error.code, "cpu_ms": None, "above_idle_kb": None,
                     "wall_ms": _ms_since(started)}  # fmt: skip
         wall = _ms_since(started)
-        peak_kb = common.status_kb(pid, "VmHWM")
+        peak_kb = status_kb(pid, "VmHWM")
         return {
             "verdict": "accepted",
             "cpu_ms": prepared.cost.cpu_ms,
@@ -388,32 +391,32 @@ def _default_limits():
 
 def serve_worst(cases: list[tuple[str, str]]) -> dict:
     """Send each case to a one-worker server; the worker's and its decoders' peak RSS after each."""
-    from tests.inference_api.costly_images import build
+    from inference_api.testing.images.costly import build
 
-    photo = common.multipart(images.jpeg((1632, 1224)), "image/jpeg", "photo.jpg")
+    photo = wire.multipart(photos.jpeg((1632, 1224)), "image/jpeg", "photo.jpg")
     with common.bench_server(workers=1) as server:
-        (worker,) = common.worker_pids(server.process.pid)
+        (worker,) = worker_pids(server.process.pid)
         for _ in range(3):
-            common.post(server.url, photo)
-        idle_kb = common.status_kb(worker, "VmRSS")
+            wire.post(server.url, photo)
+        idle_kb = status_kb(worker, "VmRSS")
         rows = []
         for name, content_type in cases:
-            body = common.multipart(build(name), content_type, name)
-            reply = common.post(server.url, body, timeout=120)
-            decoders = common.worker_pids(worker)
+            body = wire.multipart(build(name), content_type, name)
+            reply = wire.post(server.url, body, timeout=120)
+            decoders = worker_pids(worker)
             rows.append(
                 {
                     "name": name,
                     "status": reply.status,
                     "code": _code(reply) if reply.status != 200 else "ok",
                     "ms": reply.elapsed_ms,
-                    "worker_hwm_kb": common.status_kb(worker, "VmHWM"),
+                    "worker_hwm_kb": status_kb(worker, "VmHWM"),
                     "decoders_hwm_kb": max(
-                        (common.status_kb(pid, "VmHWM") for pid in decoders), default=0
+                        (status_kb(pid, "VmHWM") for pid in decoders), default=0
                     ),
                 }
             )
-        after_kb = common.status_kb(worker, "VmRSS")
+        after_kb = status_kb(worker, "VmRSS")
     return {"idle_kb": idle_kb, "after_kb": after_kb, "rows": rows}
 
 
@@ -426,7 +429,7 @@ def legitimate_traffic(url: str, body: bytes, seconds: float) -> dict:
     statuses: dict[int, int] = {}
     started = time.monotonic()
     while time.monotonic() - started < seconds:
-        reply = common.post(url, body, headers={"X-Forwarded-For": LEGITIMATE_CLIENT})
+        reply = wire.post(url, body, headers={"X-Forwarded-For": LEGITIMATE_CLIENT})
         statuses[reply.status] = statuses.get(reply.status, 0) + 1
         if reply.status == 200:
             latencies.append(reply.elapsed_ms)
@@ -445,7 +448,7 @@ def attack(url: str, address: str, body: bytes, stop: threading.Event, answers: 
     """Send `body` from `address` at the rate limit: one start every ATTACK_INTERVAL_SECONDS."""
     next_at = time.monotonic()
     while not stop.is_set():
-        reply = common.post(url, body, headers={"X-Forwarded-For": address}, timeout=120)
+        reply = wire.post(url, body, headers={"X-Forwarded-For": address}, timeout=120)
         key = str(reply.status) if reply.status == 200 else f"{reply.status} {_code(reply)}"
         answers[key] = answers.get(key, 0) + 1
         # Never faster than the limit; a slow answer is followed at once, then the pace resumes.
@@ -462,15 +465,15 @@ def _code(reply) -> str:
 
 def under_attack(seconds: float) -> dict:
     """The legitimate client alone, then with two attackers, on one 2-worker server."""
-    from tests.inference_api.costly_images import build
+    from inference_api.testing.images.costly import build
 
-    legit = common.multipart(images.jpeg((1632, 1224)), "image/jpeg", "photo.jpg")
-    bodies = {address: common.multipart(build(name), content_type, name)
+    legit = wire.multipart(photos.jpeg((1632, 1224)), "image/jpeg", "photo.jpg")
+    bodies = {address: wire.multipart(build(name), content_type, name)
               for address, name, content_type in ATTACKERS}  # fmt: skip
     env = {"TRUSTED_PROXIES": "127.0.0.1/32"}
     with common.bench_server(workers=2, env=env) as server:
         for _ in range(4):
-            common.post(server.url, legit)
+            wire.post(server.url, legit)
         calm = legitimate_traffic(server.url, legit, seconds)
         stop = threading.Event()
         answers: dict[str, dict] = {address: {} for address in bodies}
@@ -506,7 +509,7 @@ def under_attack(seconds: float) -> dict:
 
 def _audited(server, address: str) -> int:
     sql = "SELECT COALESCE(SUM(count), 0) FROM inference_api_auditlog WHERE client_ip = %s"
-    rows = common.database_rows(server.env["DATABASE_URL"], sql, (address,))
+    rows = database_rows(server.env["DATABASE_URL"], sql, (address,))
     return int(rows[0][0]) if rows else 0
 
 

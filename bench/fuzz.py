@@ -1,4 +1,5 @@
-"""The fuzz harness of tests/e2e/test_fuzz.py, run for longer and not derandomized.
+"""The fuzz harness (inference_api.testing.fuzz, which tests/e2e/test_fuzz.py runs
+short and derandomized), run for longer with a fresh seed each batch.
 
     .venv/bin/python bench/fuzz.py --minutes 10
 
@@ -81,8 +82,8 @@ def main() -> int:
     # Pillow warns about the broken files it is fed on purpose; the outcome is what counts.
     logging.disable(logging.INFO)
     warnings.simplefilter("ignore")
-    from tests.conftest import CORPUS
-    from tests.e2e import test_fuzz as harness
+    from inference_api.testing import fuzz as harness
+    from inference_api.testing.corpus import CORPUS
 
     seeds = harness.corpus_seeds(CORPUS)
     outcomes: Counter = Counter()

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from bench import common
+from inference_api.testing import http as wire
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Case:
         return self.width * self.height / 1e6
 
     def __post_init__(self) -> None:
-        self.body = common.multipart(self.data, self.content_type, self.filename)
+        self.body = wire.multipart(self.data, self.content_type, self.filename)
 
 
 def case(label: str, data: bytes, fmt: str, size: tuple[int, int]) -> Case:
@@ -139,14 +140,14 @@ def _timed_once(function, *args, **kwargs) -> float:
 def _parse(body: bytes) -> None:
     from inference_api.upload.multipart import parse_form
 
-    parse_form(body, common.BOUNDARY.encode())
+    parse_form(body, wire.BOUNDARY.encode())
 
 
 def _audit_insert() -> None:
     from inference_api.audit.trail import audit
     from inference_api.facts import Arrival, Outcome, Story
 
-    arrival = Arrival(request_id="bench-stage", client_ip="127.0.0.1", path=common.ANALYZE)
+    arrival = Arrival(request_id="bench-stage", client_ip="127.0.0.1", path=wire.ANALYZE)
     audit(Story(arrival=arrival, outcome=Outcome("ok", 200), latency_ms=1.0))
 
 
@@ -155,7 +156,7 @@ def _audit_insert() -> None:
 
 def warm_up(url: str, item: Case, count: int = 4) -> None:
     for _ in range(count):
-        reply = common.post(url, item.body)
+        reply = wire.post(url, item.body)
         if reply.status != 200:
             raise RuntimeError(f"warm-up of {item.label}: {reply.status} {reply.body[:200]!r}")
 
@@ -177,7 +178,7 @@ def api_against_bare(url: str, model, items: list[Case], repeats: int) -> list[d
             forward(model, batches[item.label])
     for _ in range(repeats):
         for item in items:
-            reply = common.post(url, item.body)
+            reply = wire.post(url, item.body)
             if reply.status != 200:
                 raise RuntimeError(f"{item.label}: {reply.status} {reply.body[:200]!r}")
             body = reply.json()
@@ -224,7 +225,7 @@ def api_throughput(url: str, item: Case, clients: int, seconds: float) -> dict:
 
     def client() -> None:
         while time.monotonic() < deadline:
-            reply = common.post(url, item.body)
+            reply = wire.post(url, item.body)
             with lock:
                 statuses[reply.status] = statuses.get(reply.status, 0) + 1
                 if reply.status == 200:
@@ -279,7 +280,7 @@ def latency_by_size(url: str, items: list[Case], repeats: int) -> list[dict]:
     rows = []
     for item in items:
         warm_up(url, item, count=1)
-        replies = [common.post(url, item.body) for _ in range(repeats)]
+        replies = [wire.post(url, item.body) for _ in range(repeats)]
         bad = [r for r in replies if r.status != 200]
         if bad:
             raise RuntimeError(f"{item.label}: {bad[0].status} {bad[0].body[:200]!r}")

@@ -15,7 +15,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bench import common, images
+from bench import common
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
+from inference_api.testing.servers import status_kb, worker_pids
 
 SAMPLE_SECONDS = 0.05
 
@@ -35,9 +38,9 @@ class Sampler:
         started = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic() - started
-            for pid in common.worker_pids(self.master_pid):
-                self.samples.append((now, self.phase, pid, common.status_kb(pid, "VmRSS")))
-                decoders = sum(common.status_kb(d, "VmRSS") for d in common.worker_pids(pid))
+            for pid in worker_pids(self.master_pid):
+                self.samples.append((now, self.phase, pid, status_kb(pid, "VmRSS")))
+                decoders = sum(status_kb(d, "VmRSS") for d in worker_pids(pid))
                 self.decoder_samples.append((now, self.phase, pid, decoders))
             time.sleep(SAMPLE_SECONDS)
 
@@ -48,7 +51,7 @@ class Sampler:
 def _send_loop(url: str, bodies: list[bytes], deadline: float, statuses: dict, lock) -> None:
     index = 0
     while time.monotonic() < deadline:
-        reply = common.post(url, bodies[index % len(bodies)], timeout=120)
+        reply = wire.post(url, bodies[index % len(bodies)], timeout=120)
         index += 1
         with lock:
             statuses[reply.status] = statuses.get(reply.status, 0) + 1
@@ -57,7 +60,7 @@ def _send_loop(url: str, bodies: list[bytes], deadline: float, statuses: dict, l
 def _flood_loop(url: str, deadline: float, statuses: dict, lock) -> None:
     declared = True
     while time.monotonic() < deadline:
-        result = common.flood(url, 100 * 1024 * 1024, declare_length=declared)
+        result = wire.flood(url, 100 * 1024 * 1024, declare_length=declared)
         declared = not declared
         with lock:
             key = f"flood {result.status}"
@@ -86,12 +89,12 @@ def run_phase(
 
 def measure(seconds: float) -> dict:
     """Run the phases on a fresh server; RSS samples, per-phase peaks and answers."""
-    worst = images.worst_case_pngs()
+    worst = photos.worst_case_pngs()
     bodies = [
-        common.multipart(data, "image/png", f"worst-{mode}.png") for mode, data in worst.items()
+        wire.multipart(data, "image/png", f"worst-{mode}.png") for mode, data in worst.items()
     ]
     with common.bench_server(workers=2) as server:
-        workers = common.worker_pids(server.process.pid)
+        workers = worker_pids(server.process.pid)
         sampler = Sampler(server.process.pid)
         thread = threading.Thread(target=sampler.run, daemon=True)
         thread.start()
@@ -109,13 +112,13 @@ def measure(seconds: float) -> dict:
         sampler.stop()
         thread.join()
         hwm = {
-            pid: common.status_kb(pid, "VmHWM") for pid in common.worker_pids(server.process.pid)
+            pid: status_kb(pid, "VmHWM") for pid in worker_pids(server.process.pid)
         }
         # Decoders are replaced after an over-budget job: these are the ones still running.
         decoder_hwm = {
-            pid: common.status_kb(pid, "VmHWM")
+            pid: status_kb(pid, "VmHWM")
             for worker in hwm
-            for pid in common.worker_pids(worker)
+            for pid in worker_pids(worker)
         }
     return {
         "workers_at_start": workers,

@@ -163,7 +163,7 @@ forward pass (`bench/request_path.py`). Two servers run side by side in the
 same run, each as deployed (gunicorn, 2 workers, config/gunicorn.conf.py,
 glibc's malloc thresholds, PostgreSQL and Redis, its own model file): this
 checkout ("after") and commit `061df01`, the last before this work
-("before"), checked out under bench/results/. A keep-alive client sends each
+("before"), checked out in the temporary folder. A keep-alive client sends each
 image to each server in turn; gunicorn's sync workers close the connection
 after each answer, so it reconnects then. **Beyond** is, per request, the
 client's time minus the forward pass the server timed minus the same decode
@@ -349,7 +349,7 @@ sandbox" column of "Where the time goes" measures the same per image)."""
 WORST = """\
 ### The worst allowed uploads
 
-The adversarial set of the tests (`tests/inference_api/costly_images.py`,
+The adversarial set of the tests (`inference_api/testing/images/costly.py`,
 built by code): its "accepted" cases are the largest legitimate picture of
 every mode (8000x8000 PNG in 16-bit grey, RGBA, 16-bit RGBA, 16-bit grey+alpha
 and palette, APNG, progressive and CMYK progressive JPEG, lossless and animated

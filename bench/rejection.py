@@ -6,24 +6,27 @@ refused having read no more than the cap plus a chunk (with a declared
 Content-Length, none of it). A spoofed type is refused from magic bytes.
 """
 
-from bench import common, images
+from bench import common
 from bench.latency import Case
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
+from inference_api.testing.servers import database_rows
 
 
 def cases() -> list[Case]:
-    tiny_png = images.encode(images.photo((64, 48)), "PNG")
+    tiny_png = photos.encode(photos.photo((64, 48)), "PNG")
     return [
-        Case("tiny valid JPEG (64x48)", images.tiny_jpeg(), "image/jpeg", "tiny.jpg", 64, 48),
+        Case("tiny valid JPEG (64x48)", photos.tiny_jpeg(), "image/jpeg", "tiny.jpg", 64, 48),
         Case(
             "PNG bomb (25000x25000 declared)",
-            images.png_bomb(),
+            photos.png_bomb(),
             "image/png",
             "bomb.png",
             25_000,
             25_000,
         ),
         Case("PNG sent as image/jpeg", tiny_png, "image/jpeg", "spoof.jpg", 64, 48),
-        Case("HTML sent as image/png", images.html_page(), "image/png", "page.png", 0, 0),
+        Case("HTML sent as image/png", photos.html_page(), "image/png", "page.png", 0, 0),
     ]
 
 
@@ -31,8 +34,8 @@ def request_costs(url: str, repeats: int) -> list[dict]:
     """Median latency and the answer for each small case (warmed up first)."""
     rows = []
     for item in cases():
-        common.post(url, item.body)
-        replies = [common.post(url, item.body) for _ in range(repeats)]
+        wire.post(url, item.body)
+        replies = [wire.post(url, item.body) for _ in range(repeats)]
         statuses = {r.status for r in replies}
         rows.append(
             {
@@ -53,7 +56,7 @@ def flood_costs(
     """100 MB bodies, with and without Content-Length: time to the 413 and bytes read."""
     rows = []
     for declared in (True, False):
-        floods = [common.flood(url, total, declare_length=declared) for _ in range(repeats)]
+        floods = [wire.flood(url, total, declare_length=declared) for _ in range(repeats)]
         ids = tuple(f.request_id for f in floods if f.request_id)
         received = _bytes_received(database_url, ids)
         rows.append(
@@ -77,5 +80,5 @@ def _bytes_received(database_url: str, request_ids: tuple[str, ...]) -> dict[str
     # Only placeholders are formatted into the statement; the ids are parameters.
     sql = "SELECT request_id, bytes_received FROM inference_api_auditlog WHERE request_id IN "
     sql += f"({marks})"
-    rows = common.database_rows(database_url, sql, request_ids)
+    rows = database_rows(database_url, sql, request_ids)
     return dict(rows)

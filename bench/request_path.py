@@ -3,7 +3,7 @@
 Two servers are measured in the same run, in turns: this checkout ("after")
 and, when given, another checkout of the project ("before": make bench uses
 the commit before the request path was made lean, BASELINE_COMMIT, checked
-out under bench/results/). Each runs as deployed: gunicorn with 2 workers
+out in the temporary folder). Each runs as deployed: gunicorn with 2 workers
 and config/gunicorn.conf.py, glibc's malloc thresholds from the Dockerfile,
 PostgreSQL and Redis when they run here, its own model file exported by its
 own code.
@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -40,7 +41,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench import common, images
+from bench import common
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
 
 # The last commit before the request path was made lean (issue 13's "before").
 BASELINE_COMMIT = "061df01"
@@ -59,10 +62,10 @@ class Case:
 
     def __init__(self, label: str, fmt: str, size: tuple[int, int]) -> None:
         self.label = label
-        self.data = images.jpeg(size) if fmt == "JPEG" else images.png(size)
+        self.data = photos.jpeg(size) if fmt == "JPEG" else photos.png(size)
         self.content_type = f"image/{fmt.lower()}"
         self.filename = f"bench.{'jpg' if fmt == 'JPEG' else 'png'}"
-        self.body = common.multipart(self.data, self.content_type, self.filename)
+        self.body = wire.multipart(self.data, self.content_type, self.filename)
 
 
 # --- the servers ---------------------------------------------------------------------------------
@@ -169,8 +172,12 @@ def _wait_up(port: int, process: subprocess.Popen, timeout: float = 180) -> None
 
 
 def baseline_checkout(commit: str = BASELINE_COMMIT) -> Path:
-    """A worktree of `commit` under bench/results/, with this checkout's virtualenv."""
-    path = common.RESULTS_DIR / f"baseline-{commit}"
+    """A worktree of `commit` in the temporary folder, with this checkout's virtualenv.
+
+    Outside the repository, so that no scan of the sources (ruff, the import
+    rules' tests) reads the old code.
+    """
+    path = Path(tempfile.gettempdir()) / f"inference-api-baseline-{commit}"
     if not (path / "manage.py").exists():
         subprocess.run(
             ["git", "worktree", "add", "--force", "--detach", str(path), commit],
@@ -200,8 +207,8 @@ class Client:
             self.conn = http.client.HTTPConnection(self.host, int(self.port), timeout=60)
             self.conn.connect()
             self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        headers = {"Content-Type": f"multipart/form-data; boundary={common.BOUNDARY}"}
-        self.conn.request("POST", common.ANALYZE, body=body, headers=headers)
+        headers = {"Content-Type": f"multipart/form-data; boundary={wire.BOUNDARY}"}
+        self.conn.request("POST", wire.ANALYZE, body=body, headers=headers)
         response = self.conn.getresponse()
         payload = response.read()
         elapsed = (time.perf_counter() - started) * 1000
@@ -295,7 +302,7 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
         "timing_ms": {"decode": 1.0, "inference": 1.0},
     }
     story = Story(
-        arrival=Arrival(uuid.uuid4().hex, "127.0.0.1", common.ANALYZE),
+        arrival=Arrival(uuid.uuid4().hex, "127.0.0.1", wire.ANALYZE),
         outcome=Outcome("ok", 200),
         latency_ms=1.0,
     )
@@ -311,7 +318,7 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
         "admission: blocklist + counter (one cache round trip)": lambda: counters.tally(
             "ip:127.0.0.1", rate, BLOCKLIST_CACHE_KEY
         ),
-        "multipart parse": lambda: multipart.parse_form(case.body, common.BOUNDARY.encode()),
+        "multipart parse": lambda: multipart.parse_form(case.body, wire.BOUNDARY.encode()),
         "parent checks (type, magic bytes, name, size)": parent_checks,
         "to tensor": lambda: to_tensor(square, model.metadata),
         "answer JSON": lambda: JSONRenderer().render(answer),

@@ -22,13 +22,13 @@ from bench import (  # noqa: E402
     budget,
     common,
     graph,
-    images,
     latency,
     memory,
     rejection,
     report,
     request_path,
 )
+from inference_api.testing.images import photos  # noqa: E402
 
 HEADLINE = [
     ("0.3 MP JPEG", "JPEG", (640, 480)),
@@ -44,7 +44,7 @@ CONCURRENCY = (1, 2, 4, 8, 16)
 def headline_cases() -> list[latency.Case]:
     made = []
     for label, fmt, size in HEADLINE:
-        data = images.jpeg(size) if fmt == "JPEG" else images.png(size)
+        data = photos.jpeg(size) if fmt == "JPEG" else photos.png(size)
         made.append(latency.case(label, data, fmt, size))
     return made
 
@@ -53,8 +53,8 @@ def growth_cases() -> list[latency.Case]:
     made = []
     for fmt, sizes in (("JPEG", JPEG_MEGAPIXELS), ("PNG", PNG_MEGAPIXELS)):
         for megapixels in sizes:
-            size = images.size_for_megapixels(megapixels)
-            data = images.jpeg(size) if fmt == "JPEG" else images.png(size)
+            size = photos.size_for_megapixels(megapixels)
+            data = photos.jpeg(size) if fmt == "JPEG" else photos.png(size)
             made.append(latency.case(f"{megapixels:g} MP {fmt}", data, fmt, size))
     return made
 

@@ -1,18 +1,17 @@
 """Fixtures shared by the whole suite."""
 
 import fcntl
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.cache import caches
 from django.core.files.storage import storages
+from PIL import Image
 
-from tests import services
-
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("CORPUS_DIR", REPO.parent / "shared" / "corpus" / "pillow"))
+from inference_api.testing import corpus, services
+from inference_api.testing.http import ANALYZE, upload_file
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +39,11 @@ def exported_model() -> str:
 def corpus_dir() -> Path:
     """Pillow's hostile and valid images, from ../shared/corpus (never copied here)."""
     services.require(
-        (CORPUS / "MANIFEST.tsv").exists(),
-        f"the corpus at {CORPUS}",
+        corpus.available(),
+        f"the corpus at {corpus.CORPUS}",
         "set CORPUS_DIR to shared/corpus/pillow",
     )
-    return CORPUS
+    return corpus.CORPUS
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +55,26 @@ def _fresh_caches():
         except Exception:  # noqa: S110 - an unreachable cache is some tests' very subject
             pass
     yield
+
+
+@pytest.fixture(autouse=True)
+def _pillow_limit(monkeypatch):
+    """Pillow's global pixel cap, which the app's decode sets, is restored after every test."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+
+
+@pytest.fixture
+def post_upload(client) -> Callable:
+    """POST one file to the analyze endpoint with Django's test client.
+
+    `post_upload(payload, name="photo.png", content_type="image/png", **extra)`;
+    `extra` goes to `client.post` (REMOTE_ADDR, headers...).
+    """
+
+    def post(payload: bytes, name: str = "photo.png", content_type: str = "image/png", **extra):
+        return client.post(ANALYZE, {"file": upload_file(payload, name, content_type)}, **extra)
+
+    return post
 
 
 @pytest.fixture

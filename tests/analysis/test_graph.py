@@ -16,7 +16,6 @@ plain red squares (several of its APNGs) have two of their top six classes
 9e-7 apart, an order that rounding on another CPU could flip.
 """
 
-import csv
 import io
 
 import pytest
@@ -27,7 +26,7 @@ from skimage import data
 from analysis.export import build_network, plain_torchscript
 from analysis.model_store import LoadedModel
 from analysis.preprocessing import preprocess, to_tensor
-from tests.conftest import CORPUS
+from inference_api.testing import corpus
 
 PROBABILITY_TOLERANCE = 1e-4
 TIE = 1e-5
@@ -35,12 +34,7 @@ PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
 
 
 def valid_corpus_files() -> list[str]:
-    path = CORPUS / "MANIFEST.tsv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return [row["file"] for row in csv.DictReader(handle, delimiter="\t")
-                if row["expected"] == "accept"]  # fmt: skip
+    return [row["file"] for row in corpus.manifest() if row["expected"] == "accept"]
 
 
 VALID_FILES = valid_corpus_files()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REPO, free_port, moto_server, s3_client
+from inference_api.testing.servers import REPO, free_port, moto_server, s3_client
 
 BUCKET = "models"
 KEY_ID = "test-access-key"

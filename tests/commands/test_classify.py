@@ -7,12 +7,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 from skimage import data
 
-from tests.inference_api.upload_images import encode, jpeg_with_scans
-
-
-@pytest.fixture(autouse=True)
-def _pillow_limit(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+from inference_api.testing.images.uploads import encode, jpeg_with_scans
 
 
 @pytest.fixture

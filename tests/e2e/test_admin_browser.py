@@ -18,8 +18,8 @@ from django.contrib.auth.models import Permission, User
 from PIL import Image
 
 from inference_api.models import BlockedClient, FlaggedUpload
+from inference_api.testing.services import CHROMIUM_ARGS
 from tests.inference_api.audit_support import use_tmp_quarantine
-from tests.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

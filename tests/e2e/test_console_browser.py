@@ -23,9 +23,9 @@ from django.utils import timezone
 from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
+from inference_api.testing.images.uploads import png_declaring
+from inference_api.testing.services import CHROMIUM_ARGS
 from tests.inference_api.audit_support import use_tmp_quarantine
-from tests.inference_api.upload_images import png_declaring
-from tests.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

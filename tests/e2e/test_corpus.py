@@ -1,8 +1,9 @@
 """Pillow's test-image corpus against the API: every file gets its expected outcome.
 
-`../shared/corpus/pillow/MANIFEST.tsv` lists 204 files: 71 valid images of
-the allowed formats (accept: 200 with predictions) and 133 crashers, bombs,
-truncated, corrupt and disallowed files (reject: a 4xx JSON error). Each is
+`../shared/corpus/pillow/MANIFEST.tsv` (read by inference_api.testing.corpus)
+lists 204 files: 71 valid images of the allowed formats (accept: 200 with
+predictions) and 133 crashers, bombs, truncated, corrupt and disallowed files
+(reject: a 4xx JSON error). Each is
 uploaded on its own under its original name, declared as the corpus README
 says. A 5xx, a dropped connection or a timeout is always a failure.
 
@@ -11,19 +12,17 @@ serve all of it and still be the same process at the end. Spoofs of the
 valid files (another declared type, another extension) must all be refused.
 """
 
-import csv
 import mimetypes
 from http import HTTPStatus
 from pathlib import Path
 
 import pytest
 import requests
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.conftest import CORPUS
-from tests.servers import gunicorn_server
+from inference_api.testing import corpus
+from inference_api.testing.http import ANALYZE
+from inference_api.testing.servers import gunicorn_server, status_kb, worker_pids
 
-URL = "/api/v1/analyze/"
 ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 # For the spoofs: a type and an extension each valid format is not.
 OTHER_TYPE = {"JPEG": "image/png", "PNG": "image/webp", "WEBP": "image/jpeg"}
@@ -33,15 +32,7 @@ CLIENT_TIMEOUT = 10
 WORKER_PEAK_RSS_LIMIT = 2 * 1024**3
 
 
-def manifest() -> list[dict]:
-    path = CORPUS / "MANIFEST.tsv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
-
-
-ROWS = manifest()
+ROWS = corpus.manifest()
 VALID = [row for row in ROWS if row["expected"] == "accept"]
 
 
@@ -62,13 +53,6 @@ def declared_type(row: dict) -> str:
     return mimetypes.guess_type(row["file"])[0] or "application/octet-stream"
 
 
-def read(corpus_dir: Path, row: dict) -> bytes:
-    data = (corpus_dir / row["file"]).read_bytes()
-    if row["file"] == "pngtest_bad.png.bin":
-        data = b"\x89" + data  # stored without its first byte (README step 6)
-    return data
-
-
 def check_outcome(row: dict, status: int, body: dict, request_id: str) -> str | None:
     """What is wrong with this answer for this row, or None."""
     if row["expected"] == "accept":
@@ -84,44 +68,29 @@ def check_outcome(row: dict, status: int, body: dict, request_id: str) -> str | 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", rows_or_missing(ROWS))
-def test_each_corpus_file_gets_its_expected_outcome(client, corpus_dir, exported_model, row):
-    upload = SimpleUploadedFile(row["file"], read(corpus_dir, row), declared_type(row))
-    response = client.post(URL, {"file": upload})
+def test_each_corpus_file_gets_its_expected_outcome(post_upload, corpus_dir, exported_model, row):
+    response = post_upload(corpus.read(row, corpus_dir), row["file"], declared_type(row))
     problem = check_outcome(row, response.status_code, response.json(), response["X-Request-ID"])
     assert problem is None, f"{row['file']} ({row['category']}): {problem}"
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", rows_or_missing(VALID))
-def test_a_valid_file_declared_as_another_type_is_refused(client, corpus_dir, row):
+def test_a_valid_file_declared_as_another_type_is_refused(post_upload, corpus_dir, row):
     fmt = real_format(row)
-    upload = SimpleUploadedFile(row["file"], read(corpus_dir, row), OTHER_TYPE[fmt])
-    response = client.post(URL, {"file": upload})
+    response = post_upload(corpus.read(row, corpus_dir), row["file"], OTHER_TYPE[fmt])
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     assert response.json()["code"] == "content_type_mismatch"
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", rows_or_missing(VALID))
-def test_a_valid_file_named_with_another_extension_is_refused(client, corpus_dir, row):
+def test_a_valid_file_named_with_another_extension_is_refused(post_upload, corpus_dir, row):
     fmt = real_format(row)
     name = Path(row["file"]).stem + OTHER_EXTENSION[fmt]
-    upload = SimpleUploadedFile(name, read(corpus_dir, row), ALLOWED[fmt])
-    response = client.post(URL, {"file": upload})
+    response = post_upload(corpus.read(row, corpus_dir), name, ALLOWED[fmt])
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     assert response.json()["code"] == "content_type_mismatch"
-
-
-def worker_pids(master_pid: int) -> list[int]:
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
-    return [int(pid) for pid in children.split()]
-
-
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmHWM for {pid}")
 
 
 def post_live(session: requests.Session, url: str, row: dict, data: bytes) -> str | None:
@@ -146,11 +115,12 @@ def test_the_whole_corpus_through_one_gunicorn_worker(corpus_dir, exported_model
         problems = {}
         with requests.Session() as session:
             for row in ROWS:
-                problem = post_live(session, server.url + URL, row, read(corpus_dir, row))
+                data = corpus.read(row, corpus_dir)
+                problem = post_live(session, server.url + ANALYZE, row, data)
                 if problem:
                     problems[row["file"]] = problem
         assert worker_pids(server.process.pid) == [worker], "the worker died and was replaced"
-        rss = peak_rss(worker)
+        rss = status_kb(worker, "VmHWM") * 1024
         log = server.log()
     assert problems == {}
     assert "WORKER TIMEOUT" not in log and "Traceback" not in log

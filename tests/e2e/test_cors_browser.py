@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from tests.servers import REPO, gunicorn_server
-from tests.services import CHROMIUM_ARGS
+from inference_api.testing.servers import REPO, gunicorn_server
+from inference_api.testing.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.services import CHROMIUM_ARGS
+from inference_api.testing.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

@@ -13,12 +13,18 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.inference_api.costly_images import build, flat_lossless_webp
-from tests.servers import cpu_seconds, database_rows, gunicorn_server, status_kb, worker_pids
+from inference_api.testing.http import ANALYZE, post_file
+from inference_api.testing.images.costly import build, flat_lossless_webp
+from inference_api.testing.servers import (
+    cpu_seconds,
+    database_rows,
+    gunicorn_server,
+    status_kb,
+    worker_pids,
+)
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-ANALYZE = "/api/v1/analyze/"
 MIB = 1024 * 1024
 
 
@@ -26,11 +32,6 @@ def photo() -> bytes:
     buffer = io.BytesIO()
     Image.effect_noise((640, 480), 40).convert("RGB").save(buffer, "JPEG")
     return buffer.getvalue()
-
-
-def post(url: str, data: bytes, content_type: str, headers: dict | None = None, timeout=60):
-    files = {"file": ("upload", data, content_type)}
-    return requests.post(url + ANALYZE, files=files, headers=headers or {}, timeout=timeout)
 
 
 def audit_rows(server, where: str = "") -> list[tuple]:
@@ -69,7 +70,7 @@ def test_a_decoder_killed_mid_decode_gives_the_json_contract_and_an_audit_row(ex
         answer: list[requests.Response] = []
         upload = threading.Thread(
             target=lambda: answer.append(
-                post(server.url, build("jpeg_cmyk_progressive_8000"), "image/jpeg")
+                post_file(server.url, build("jpeg_cmyk_progressive_8000"), "image/jpeg")
             )
         )
         upload.start()
@@ -83,7 +84,7 @@ def test_a_decoder_killed_mid_decode_gives_the_json_contract_and_an_audit_row(ex
         assert body["request_id"] == response.headers["X-Request-ID"]
         # The worker is unharmed and answers the next upload at once.
         assert worker_pids(server.process.pid) == [worker]
-        assert post(server.url, photo(), "image/jpeg").status_code == HTTPStatus.OK
+        assert post_file(server.url, photo(), "image/jpeg").status_code == HTTPStatus.OK
         rows = audit_rows(server, f"request_id = '{body['request_id']}'")
         flagged = database_rows(
             server.env["DATABASE_URL"], "SELECT reason FROM inference_api_flaggedupload"
@@ -125,10 +126,10 @@ def test_memory_returns_to_idle_after_eight_webp_canvases_of_8000_squared(export
     webp = flat_lossless_webp(8000, 8000)
     with gunicorn_server(workers=1) as server:
         for _ in range(3):
-            assert post(server.url, photo(), "image/jpeg").status_code == HTTPStatus.OK
+            assert post_file(server.url, photo(), "image/jpeg").status_code == HTTPStatus.OK
         idle = resident_kb(server)
         for _ in range(8):
-            response = post(server.url, webp, "image/webp")
+            response = post_file(server.url, webp, "image/webp")
             assert response.status_code == HTTPStatus.OK, response.text
         time.sleep(0.5)
         after = resident_kb(server)
@@ -148,7 +149,7 @@ def test_two_clients_sending_the_worst_uploads_leave_others_answered_fast(
 
     def attack(address: str, upload: tuple[bytes, str]) -> None:
         while not stop.is_set():  # at the default limit, 30 a minute
-            post(server.url, *upload, headers={"X-Forwarded-For": address})
+            post_file(server.url, *upload, headers={"X-Forwarded-For": address})
             sent[address] += 1
             stop.wait(2.0)
 
@@ -163,7 +164,8 @@ def test_two_clients_sending_the_worst_uploads_leave_others_answered_fast(
         good = photo()
         for _ in range(20):
             started = time.monotonic()
-            response = post(server.url, good, "image/jpeg", {"X-Forwarded-For": "198.51.100.1"})
+            forwarded = {"X-Forwarded-For": "198.51.100.1"}
+            response = post_file(server.url, good, "image/jpeg", headers=forwarded)
             latencies.append(time.monotonic() - started)
             assert response.status_code == HTTPStatus.OK
             time.sleep(0.5)

@@ -38,13 +38,20 @@ import redis
 import requests
 from django.conf import settings
 
-from bench import common, images
-from tests.servers import free_port, gunicorn_server, moto_server, s3_client
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
+from inference_api.testing.servers import (
+    database_rows,
+    free_port,
+    gunicorn_server,
+    moto_server,
+    s3_client,
+)
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-JPEG = common.multipart(images.jpeg((320, 240)), "image/jpeg", "cat.jpg")
-HTML_AS_PNG = common.multipart(images.html_page(), "image/png", "page.png")
+JPEG = wire.multipart(photos.jpeg((320, 240)), "image/jpeg", "cat.jpg")
+HTML_AS_PNG = wire.multipart(photos.html_page(), "image/png", "page.png")
 # Each request must be answered well within this, fault or not.
 ANSWER_WITHIN_SECONDS = 5.0
 
@@ -105,7 +112,7 @@ def upload_continuously(url: str, stop: threading.Event, into: list, failures: l
     while not stop.is_set():
         at = time.monotonic()
         try:
-            reply = common.post(url, JPEG, timeout=30)
+            reply = wire.post(url, JPEG, timeout=30)
         except Exception as exc:  # a dropped connection is what this test is about
             failures.append(repr(exc))
             continue
@@ -153,7 +160,7 @@ def test_redis_killed_during_load_keeps_the_fail_mode_and_recovers(exported_mode
             stop.set()
             for client in clients:
                 client.join()
-        rows = common.database_rows(
+        rows = database_rows(
             server.env["DATABASE_URL"], "SELECT status, outcome, count FROM inference_api_auditlog"
         )
 
@@ -193,7 +200,7 @@ def analyze(url: str) -> requests.Response:
     return requests.post(
         f"{url}/api/v1/analyze/",
         data=JPEG,
-        headers={"Content-Type": f"multipart/form-data; boundary={common.BOUNDARY}"},
+        headers={"Content-Type": f"multipart/form-data; boundary={wire.BOUNDARY}"},
         timeout=60,
     )
 
@@ -359,16 +366,16 @@ def test_postgres_unreachable_still_answers_and_logs_every_audit_entry(
     with postgres_behind_proxy(require_postgres, monkeypatch) as proxy:
         with gunicorn_server(env={"LOG_LEVEL": "INFO"}, workers=2) as server:
             try:
-                before = [common.post(server.url, JPEG) for _ in range(3)]
+                before = [wire.post(server.url, JPEG) for _ in range(3)]
                 proxy.down()
-                outage = [common.post(server.url, JPEG) for _ in range(6)]
-                outage += [common.post(server.url, HTML_AS_PNG) for _ in range(2)]
+                outage = [wire.post(server.url, JPEG) for _ in range(6)]
+                outage += [wire.post(server.url, HTML_AS_PNG) for _ in range(2)]
                 ready_during_outage = readiness(server.url)
             finally:
                 proxy.up()
-            after = [common.post(server.url, JPEG) for _ in range(3)]
+            after = [wire.post(server.url, JPEG) for _ in range(3)]
             wait_for(lambda: readiness(server.url)[0] == HTTPStatus.OK, 15, "readiness")
-            rows = common.database_rows(
+            rows = database_rows(
                 server.env["DATABASE_URL"], "SELECT request_id, status FROM inference_api_auditlog"
             )
             log = server.log()

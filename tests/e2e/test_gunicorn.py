@@ -11,7 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.servers import gunicorn_server
+from inference_api.testing.servers import gunicorn_server
 
 REPO = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"

@@ -24,8 +24,9 @@ from urllib.parse import urlparse
 import pytest
 import redis
 
-from bench import common, images
-from tests.servers import gunicorn_server
+from inference_api.testing import http as wire
+from inference_api.testing.images import photos
+from inference_api.testing.servers import database_rows, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -62,14 +63,14 @@ PLAN = {
 
 def encoded(size: tuple[int, int], fmt: str, mode: str = "RGB") -> bytes:
     buffer = io.BytesIO()
-    images.photo(size).convert(mode).save(buffer, fmt)
+    photos.photo(size).convert(mode).save(buffer, fmt)
     return buffer.getvalue()
 
 
 def part(data: bytes, content_type: str, filename: str, field: str = "file") -> bytes:
     return (
         (
-            f'--{common.BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; '
+            f'--{wire.BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; '
             f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
         ).encode()
         + data
@@ -78,7 +79,7 @@ def part(data: bytes, content_type: str, filename: str, field: str = "file") -> 
 
 
 def form(*parts: bytes) -> bytes:
-    return b"".join(parts) + f"--{common.BOUNDARY}--\r\n".encode()
+    return b"".join(parts) + f"--{wire.BOUNDARY}--\r\n".encode()
 
 
 def bodies() -> dict[str, bytes]:
@@ -86,21 +87,21 @@ def bodies() -> dict[str, bytes]:
     jpeg = encoded((320, 240), "JPEG")
     png = encoded((160, 120), "PNG")
     text_field = (
-        f'--{common.BOUNDARY}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
+        f'--{wire.BOUNDARY}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n'
     ).encode()
     return {
         "jpeg": form(part(jpeg, "image/jpeg", "cat.jpg")),
         "png": form(part(png, "image/png", "cat.png")),
         "webp": form(part(encoded((160, 120), "WEBP"), "image/webp", "cat.webp")),
-        "bomb": form(part(images.png_bomb(), "image/png", "bomb.png")),
+        "bomb": form(part(photos.png_bomb(), "image/png", "bomb.png")),
         "png_as_jpeg": form(part(png, "image/jpeg", "cat.jpg")),
-        "html_as_png": form(part(images.html_page(), "image/png", "page.png")),
+        "html_as_png": form(part(photos.html_page(), "image/png", "page.png")),
         "truncated_jpeg": form(part(jpeg[: len(jpeg) // 2], "image/jpeg", "cut.jpg")),
         "empty": form(part(b"", "image/png", "empty.png")),
         "gif": form(part(encoded((32, 32), "GIF", "P"), "image/gif", "a.gif")),
         "no_file": form(text_field),
         "two_files": form(part(jpeg, "image/jpeg", "a.jpg"), part(jpeg, "image/jpeg", "b.jpg")),
-        "greedy": form(part(images.tiny_jpeg(), "image/jpeg", "tiny.jpg")),
+        "greedy": form(part(photos.tiny_jpeg(), "image/jpeg", "tiny.jpg")),
     }
 
 
@@ -116,7 +117,7 @@ class Answer:
 def send(url: str, kind: str, ip: str, prepared: dict[str, bytes]) -> Answer:
     headers = {"X-Forwarded-For": ip}
     if kind.startswith("over_cap"):
-        flood = common.flood(
+        flood = wire.flood(
             url, OVER_CAP, declare_length=kind.endswith("declared"), headers=headers
         )
         return Answer(
@@ -128,7 +129,7 @@ def send(url: str, kind: str, ip: str, prepared: dict[str, bytes]) -> Answer:
         )
     if kind == "get":
         return _get(url, ip)
-    reply = common.post(url, prepared[kind], headers=headers)
+    reply = wire.post(url, prepared[kind], headers=headers)
     code = "ok" if reply.status == HTTPStatus.OK else reply.json().get("code", "?")
     return Answer(kind, ip, reply.status, code, reply.request_id)
 
@@ -137,7 +138,7 @@ def _get(url: str, ip: str) -> Answer:
     parsed = urlparse(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
     try:
-        conn.request("GET", common.ANALYZE, headers={"X-Forwarded-For": ip})
+        conn.request("GET", wire.ANALYZE, headers={"X-Forwarded-For": ip})
         response = conn.getresponse()
         body = response.read()
     finally:
@@ -210,7 +211,7 @@ def load_server(exported_model, require_postgres, require_redis, monkeypatch):
 
 def audit_rows(database_url: str) -> list[tuple]:
     """The audit trail as (request_id, client_ip, status, outcome, count, aggregate_key)."""
-    rows = common.database_rows(
+    rows = database_rows(
         database_url,
         "SELECT request_id, client_ip, status, outcome, count, aggregate_key "
         "FROM inference_api_auditlog",

@@ -14,7 +14,7 @@ import requests
 from PIL import Image
 from skimage import data
 
-from tests.servers import gunicorn_server
+from inference_api.testing.servers import gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.servers import gunicorn_server
+from inference_api.testing.servers import gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

@@ -27,15 +27,15 @@ import requests
 from django.conf import settings
 from PIL import Image
 
-from tests import services
-from tests.servers import LiveServer, free_port, gunicorn_server
+from inference_api.testing import services
+from inference_api.testing.http import ANALYZE
+from inference_api.testing.servers import LiveServer, free_port, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx.conf"
 PLACEHOLDERS = ("NGINX_LISTEN", "APP_UPSTREAM", "STATIC_ROOT", "NGINX_RUN_DIR")
-ANALYZE = "/api/v1/analyze/"
 CLIENT_ADDRESS = "127.0.0.2"  # another loopback address, so client and proxy differ
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests import services
+from inference_api.testing import services
+from inference_api.testing.servers import LiveServer, free_port, gunicorn_server
 from tests.e2e.test_nginx import (
     TEMPLATE,
     Edge,
@@ -29,7 +30,6 @@ from tests.e2e.test_nginx import (
     static_root,  # noqa: F401 - a fixture
     wait_for_port,
 )
-from tests.servers import LiveServer, free_port, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

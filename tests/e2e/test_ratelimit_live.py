@@ -17,11 +17,11 @@ from http import HTTPStatus
 import pytest
 import redis
 import requests
-from django_ratelimit.core import _get_window
 from PIL import Image
 from skimage import data
 
-from tests.servers import free_port, gunicorn_server
+from inference_api.testing.http import post_file
+from inference_api.testing.servers import free_port, gunicorn_server, wait_for_fresh_window
 
 pytestmark = [pytest.mark.live, pytest.mark.redis, pytest.mark.slow]
 
@@ -41,12 +41,7 @@ PAYLOAD = small_jpeg()
 
 def upload(url: str, forwarded_for: str | None = None) -> requests.Response:
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-    return requests.post(
-        f"{url}/api/v1/analyze/",
-        files={"file": ("cat.jpg", PAYLOAD, "image/jpeg")},
-        headers=headers,
-        timeout=60,
-    )
+    return post_file(url, PAYLOAD, "image/jpeg", name="cat.jpg", headers=headers)
 
 
 @pytest.fixture
@@ -57,15 +52,6 @@ def redis_db3(require_redis) -> str:
     client.flushdb()
     client.close()
     return url
-
-
-def wait_for_fresh_window(bucket: str, period: int, needed: float) -> float:
-    """Sleep until at least `needed` seconds are left in `bucket`'s window; its end."""
-    end = _get_window(bucket, period) + 1
-    if end - time.time() < needed:
-        time.sleep(max(0.0, end - time.time()) + 0.2)
-        end = _get_window(bucket, period) + 1
-    return end
 
 
 def timed_upload(url: str, forwarded_for: str | None = None) -> tuple[requests.Response, float]:
@@ -84,7 +70,7 @@ def test_one_ip_gets_exactly_the_limit_across_workers_and_forging_does_not_help(
     env = {"REDIS_URL": redis_db3, "RATE_LIMIT_PER_IP": f"{LIMIT}/m", "TRUSTED_PROXIES": "",
            "INFERENCE_QUEUE_TIMEOUT": "30"}
     with gunicorn_server(env=env, workers=WORKERS, threads=2) as server:
-        window_end = wait_for_fresh_window("ip:127.0.0.1", 60, needed=20)
+        window_end = wait_for_fresh_window(["ip:127.0.0.1"], 60, needed=20)["ip:127.0.0.1"] + 1
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(lambda _: timed_upload(server.url), range(100)))
         forged = [upload(server.url, f"203.0.113.{n}") for n in range(1, 4)]
@@ -102,6 +88,9 @@ def test_one_ip_gets_exactly_the_limit_across_workers_and_forging_does_not_help(
 def test_forwarded_for_is_honoured_from_a_trusted_proxy(exported_model, redis_db3):
     env = {"REDIS_URL": redis_db3, "RATE_LIMIT_PER_IP": "2/h", "TRUSTED_PROXIES": "127.0.0.1/32"}
     with gunicorn_server(env=env, workers=2) as server:
+        # Each client's uploads must fall in one hour-long window of its own.
+        buckets = ["ip:198.51.100.1", "ip:198.51.100.2", "ip:2001:db8:5:6::/64"]
+        wait_for_fresh_window(buckets, 3600, needed=60)
         first = [upload(server.url, "198.51.100.1").status_code for _ in range(3)]
         # The client forges a left-most hop; the proxy appended the real one.
         forged = upload(server.url, "192.0.2.99, 198.51.100.1").status_code
@@ -170,6 +159,7 @@ def test_with_redis_stopped_it_fails_open_when_configured(exported_model):
     with private_redis() as (url, redis_process):
         env = {"REDIS_URL": url, "RATELIMIT_FAIL_OPEN": "true", "RATE_LIMIT_PER_IP": "1/h"}
         with gunicorn_server(env=env, workers=2) as server:
+            wait_for_fresh_window(["ip:127.0.0.1"], 3600, needed=30)  # both in one window
             assert upload(server.url).status_code == HTTPStatus.OK
             assert upload(server.url).status_code == HTTPStatus.TOO_MANY_REQUESTS
             stop_redis(redis_process)

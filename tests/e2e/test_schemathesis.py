@@ -23,11 +23,11 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.servers import gunicorn_server
+from inference_api.testing.http import ANALYZE
+from inference_api.testing.servers import gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-ANALYZE = "/api/v1/analyze/"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from inference_api.testing.images.uploads import encode
+from inference_api.testing.servers import gunicorn_server
 from inference_api.upload.body import CappedMemoryUploadHandler
-from tests.inference_api.upload_images import encode
-from tests.servers import gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

@@ -4,11 +4,10 @@ import io
 from http import HTTPStatus
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 from skimage import data
 
-URL = "/api/v1/analyze/"
+from inference_api.testing.http import ANALYZE
 
 
 def jpeg_of(name: str) -> bytes:
@@ -17,15 +16,9 @@ def jpeg_of(name: str) -> bytes:
     return buffer.getvalue()
 
 
-def post(client, payload: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg"):
-    return client.post(
-        URL, {"file": SimpleUploadedFile(filename, payload, content_type=content_type)}
-    )
-
-
 @pytest.mark.django_db
-def test_it_classifies_a_photo_with_the_documented_body(client, exported_model):
-    response = post(client, jpeg_of("coffee"))
+def test_it_classifies_a_photo_with_the_documented_body(post_upload, exported_model):
+    response = post_upload(jpeg_of("coffee"), "photo.jpg", "image/jpeg")
     assert response.status_code == HTTPStatus.OK
     body = response.json()
     assert set(body) == {"predictions", "model", "image", "request_id", "timing_ms"}
@@ -45,7 +38,7 @@ def test_it_classifies_a_photo_with_the_documented_body(client, exported_model):
 
 @pytest.mark.django_db
 def test_get_is_refused_with_the_error_contract(client):
-    response = client.get(URL)
+    response = client.get(ANALYZE)
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     body = response.json()
     assert body == {

@@ -12,15 +12,15 @@ from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from inference_api.models import AuditLog
+from inference_api.testing.http import ANALYZE
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/analyze/"
 
 
 def post(client, key: str | None = None):
     headers = {"X-Api-Key": key} if key is not None else {}
-    return client.post(URL, {}, headers=headers)
+    return client.post(ANALYZE, {}, headers=headers)
 
 
 def assert_invalid_key(response) -> None:

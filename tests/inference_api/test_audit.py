@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload
-from tests import services as test_services
+from inference_api.testing import services as test_services
 
 from .audit_support import make_record
 

@@ -8,17 +8,16 @@ import io
 from http import HTTPStatus
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile
+from inference_api.testing.http import ANALYZE
 
 from .audit_support import stored_files, use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/analyze/"
 CLIENT_IP = "198.51.100.23"
 
 
@@ -33,23 +32,30 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (64, 48)) -> bytes:
     return buffer.getvalue()
 
 
-def post(client, payload: bytes, content_type: str = "image/png", name: str = "x.png", **extra):
-    upload = SimpleUploadedFile(name, payload, content_type=content_type)
-    return client.post(URL, {"file": upload}, REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT="ua", **extra)
+@pytest.fixture
+def post(post_upload):
+    """Upload as CLIENT_IP with user agent "ua", the client `the_row` expects."""
+
+    def post(payload: bytes, content_type: str = "image/png", name: str = "x.png", **extra):
+        return post_upload(
+            payload, name, content_type, REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT="ua", **extra
+        )
+
+    return post
 
 
 def the_row(response) -> AuditLog:
     row = AuditLog.objects.get()
     assert row.request_id == response["X-Request-ID"]
-    assert (row.client_ip, row.user_agent, row.path) == (CLIENT_IP, "ua", URL)
+    assert (row.client_ip, row.user_agent, row.path) == (CLIENT_IP, "ua", ANALYZE)
     assert row.status == response.status_code
     return row
 
 
-def test_an_accepted_image_is_audited_with_its_result(client, exported_model):
+def test_an_accepted_image_is_audited_with_its_result(post, exported_model):
     payload = image_bytes("JPEG", (320, 240))
 
-    response = post(client, payload, "image/jpeg", "photo.jpg")
+    response = post(payload, "image/jpeg", "photo.jpg")
 
     assert response.status_code == HTTPStatus.OK
     row = the_row(response)
@@ -65,14 +71,14 @@ def test_an_accepted_image_is_audited_with_its_result(client, exported_model):
 
 
 def test_a_request_without_a_file_is_audited(client):
-    response = client.post(URL, {}, REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT="ua")
+    response = client.post(ANALYZE, {}, REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT="ua")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert the_row(response).outcome == "no_file"
 
 
 def test_a_wrong_method_is_audited(client):
-    response = client.get(URL, REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT="ua")
+    response = client.get(ANALYZE, REMOTE_ADDR=CLIENT_IP, HTTP_USER_AGENT="ua")
 
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert the_row(response).outcome == "method_not_allowed"
@@ -80,17 +86,17 @@ def test_a_wrong_method_is_audited(client):
 
 def test_a_flood_of_wrong_methods_and_paths_is_counted_not_written_row_by_row(client):
     for _ in range(20):
-        client.get(URL, REMOTE_ADDR=CLIENT_IP)
+        client.get(ANALYZE, REMOTE_ADDR=CLIENT_IP)
         client.get("/api/v1/nothing/", REMOTE_ADDR=CLIENT_IP)
 
     counted = sorted(AuditLog.objects.values_list("outcome", "status", "count"))
     assert counted == [("method_not_allowed", 405, 20), ("not_found", 404, 20)]
 
 
-def test_an_oversized_declared_body_is_audited_before_it_is_read(client, settings):
+def test_an_oversized_declared_body_is_audited_before_it_is_read(post, settings):
     settings.MAX_UPLOAD_BYTES = 1000
 
-    response = post(client, image_bytes("PNG", (400, 400)) + b"\0" * 40_000)
+    response = post(image_bytes("PNG", (400, 400)) + b"\0" * 40_000)
 
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     row = the_row(response)
@@ -98,8 +104,8 @@ def test_an_oversized_declared_body_is_audited_before_it_is_read(client, setting
     assert not FlaggedUpload.objects.exists()
 
 
-def test_a_type_not_allowed_is_audited_but_not_quarantined(client, quarantine):
-    response = post(client, b"GIF89a" + b"\0" * 50, "image/gif", "x.gif")
+def test_a_type_not_allowed_is_audited_but_not_quarantined(post, quarantine):
+    response = post(b"GIF89a" + b"\0" * 50, "image/gif", "x.gif")
 
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     assert the_row(response).outcome == "unsupported_media_type"
@@ -117,12 +123,12 @@ def test_a_type_not_allowed_is_audited_but_not_quarantined(client, quarantine):
     ],
 )
 def test_a_hostile_upload_is_audited_and_quarantined(
-    client, settings, quarantine, payload, declared, status, code, limits
+    post, settings, quarantine, payload, declared, status, code, limits
 ):
     settings.MAX_IMAGE_DIMENSION = limits.get("DIM", settings.MAX_IMAGE_DIMENSION)
     settings.MAX_IMAGE_PIXELS = limits.get("PIX", settings.MAX_IMAGE_PIXELS)
 
-    response = post(client, payload, declared)
+    response = post(payload, declared)
 
     assert response.status_code == status
     assert response.json()["code"] == code
@@ -135,10 +141,10 @@ def test_a_hostile_upload_is_audited_and_quarantined(
     assert kept.name == flagged.file.storage_name
 
 
-def test_a_hostile_upload_past_the_budget_is_audited_but_not_kept(client, settings, quarantine):
+def test_a_hostile_upload_past_the_budget_is_audited_but_not_kept(post, settings, quarantine):
     settings.QUARANTINE_MAX_BYTES = 10
 
-    response = post(client, image_bytes("PNG"), "image/jpeg")
+    response = post(image_bytes("PNG"), "image/jpeg")
 
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     assert the_row(response).outcome == "content_type_mismatch"
@@ -147,10 +153,10 @@ def test_a_hostile_upload_past_the_budget_is_audited_but_not_kept(client, settin
     assert stored_files(quarantine) == []
 
 
-def test_a_blocked_client_gets_403_and_an_audit_row(client, quarantine):
+def test_a_blocked_client_gets_403_and_an_audit_row(post, quarantine):
     BlockedClient.objects.create(network="198.51.100.0/24", reason="test")
 
-    response = post(client, image_bytes("PNG"), "image/jpeg")
+    response = post(image_bytes("PNG"), "image/jpeg")
 
     assert response.status_code == HTTPStatus.FORBIDDEN
     assert response.json()["code"] == "blocked"
@@ -162,7 +168,7 @@ def test_a_blocked_client_gets_403_and_an_audit_row(client, quarantine):
 
 def test_a_flood_of_rate_limited_requests_is_one_counted_row(client, settings):
     settings.RATE_LIMIT_PER_IP = "2/m"
-    responses = [client.post(URL, {}, REMOTE_ADDR=CLIENT_IP) for _ in range(12)]
+    responses = [client.post(ANALYZE, {}, REMOTE_ADDR=CLIENT_IP) for _ in range(12)]
 
     assert [r.status_code for r in responses].count(HTTPStatus.TOO_MANY_REQUESTS) == 10
     limited = AuditLog.objects.get(outcome="rate_limited")
@@ -170,8 +176,10 @@ def test_a_flood_of_rate_limited_requests_is_one_counted_row(client, settings):
     assert AuditLog.objects.filter(outcome="no_file").count() == 2
 
 
-def test_no_url_outside_the_admin_can_address_a_quarantined_file(client, settings, quarantine):
-    post(client, image_bytes("PNG"), "image/jpeg")
+def test_no_url_outside_the_admin_can_address_a_quarantined_file(
+    client, settings, quarantine, post
+):
+    post(image_bytes("PNG"), "image/jpeg")
     name = QuarantinedFile.objects.get().storage_name
 
     for url in [

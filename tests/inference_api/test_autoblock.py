@@ -10,13 +10,13 @@ from django.utils import timezone
 
 from inference_api.admission import autoblock
 from inference_api.models import BlockedClient, FlaggedUpload
+from inference_api.testing.http import ANALYZE
+from inference_api.testing.images.uploads import encode, png_declaring
 
 from .audit_support import use_tmp_quarantine
-from .upload_images import encode, png_declaring
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/analyze/"
 OFFENDER = "198.51.100.23"
 BYSTANDER = "198.51.100.24"
 # Deflated zeros behind a header that declares 25,000 x 25,000 pixels.
@@ -48,7 +48,7 @@ def clock(monkeypatch):
 
 def send(client, payload: bytes, ip: str):
     upload = SimpleUploadedFile("x.png", payload, content_type="image/png")
-    return client.post(URL, {"file": upload}, REMOTE_ADDR=ip)
+    return client.post(ANALYZE, {"file": upload}, REMOTE_ADDR=ip)
 
 
 def test_the_sixth_bomb_in_the_window_is_refused_as_blocked(client, clock):
@@ -107,7 +107,7 @@ def test_zero_turns_automatic_blocks_off(client, settings, setting):
 
 def test_refusals_that_are_not_flagged_do_not_count(client):
     for _ in range(6):
-        client.post(URL, {"note": "no file"}, REMOTE_ADDR=OFFENDER)
+        client.post(ANALYZE, {"note": "no file"}, REMOTE_ADDR=OFFENDER)
 
     assert cache.get(autoblock.COUNTER_PREFIX + OFFENDER) is None
     assert not BlockedClient.objects.exists()

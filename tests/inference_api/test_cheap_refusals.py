@@ -11,8 +11,8 @@ import pytest
 from django.db.models import Sum
 
 from inference_api.models import AuditLog
+from inference_api.testing.http import ANALYZE
 
-URL = "/api/v1/analyze/"
 WRONG_KEY = "Abcd1234.not-a-key-that-was-ever-issued-00"
 ORIGIN = "https://app.example.com"
 
@@ -28,9 +28,9 @@ def test_a_flood_of_wrong_keys_and_options_is_rate_limited_and_counted_not_logge
 ):
     settings.RATE_LIMIT_PER_IP = "5/m"
     wrong_keys = [
-        client.post(URL, {}, headers={"X-Api-Key": WRONG_KEY}) for _ in range(20)
+        client.post(ANALYZE, {}, headers={"X-Api-Key": WRONG_KEY}) for _ in range(20)
     ]
-    options = [client.options(URL) for _ in range(20)]
+    options = [client.options(ANALYZE) for _ in range(20)]
 
     assert statuses(wrong_keys) == [HTTPStatus.UNAUTHORIZED] * 5 + [
         HTTPStatus.TOO_MANY_REQUESTS
@@ -47,7 +47,7 @@ def test_a_flood_of_wrong_keys_and_options_is_rate_limited_and_counted_not_logge
 
 def test_options_spend_the_limit_and_are_counted_as_options(client, settings):
     settings.RATE_LIMIT_PER_IP = "3/m"
-    answers = [client.options(URL) for _ in range(5)]
+    answers = [client.options(ANALYZE) for _ in range(5)]
 
     assert statuses(answers) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
     assert answers[0].content == b""
@@ -58,14 +58,14 @@ def test_options_spend_the_limit_and_are_counted_as_options(client, settings):
 def test_a_missing_key_where_one_is_required_spends_the_limit(client, settings):
     settings.RATE_LIMIT_PER_IP = "2/m"
     settings.REQUIRE_API_KEY = True
-    answers = [client.post(URL, {}) for _ in range(4)]
+    answers = [client.post(ANALYZE, {}) for _ in range(4)]
 
     assert statuses(answers) == [HTTPStatus.UNAUTHORIZED] * 2 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
 
 
 def test_other_methods_spend_the_limit_too(client, settings):
     settings.RATE_LIMIT_PER_IP = "2/m"
-    answers = [client.get(URL), client.put(URL), client.get(URL)]
+    answers = [client.get(ANALYZE), client.put(ANALYZE), client.get(ANALYZE)]
 
     assert statuses(answers) == [
         HTTPStatus.METHOD_NOT_ALLOWED,
@@ -78,7 +78,8 @@ def test_a_cors_preflight_is_charged_and_still_answered_with_cors_headers(client
     settings.RATE_LIMIT_PER_IP = "1/m"
     settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
     headers = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST"}
-    first, second = client.options(URL, headers=headers), client.options(URL, headers=headers)
+    first = client.options(ANALYZE, headers=headers)
+    second = client.options(ANALYZE, headers=headers)
 
     assert first.status_code == HTTPStatus.OK
     assert first["Access-Control-Allow-Origin"] == ORIGIN

@@ -5,8 +5,9 @@ The browser's own enforcement is tests/e2e/test_cors_browser.py.
 
 import pytest
 
+from inference_api.testing.http import ANALYZE
+
 ALLOWED = "https://app.example.com"
-URL = "/api/v1/analyze/"
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def origins(settings):
     settings.CORS_ALLOWED_ORIGINS = [ALLOWED]
 
 
-def preflight(client, origin: str, path: str = URL, headers: str = "x-api-key"):
+def preflight(client, origin: str, path: str = ANALYZE, headers: str = "x-api-key"):
     return client.options(
         path,
         headers={
@@ -41,7 +42,7 @@ def test_another_origin_gets_no_cors_headers(client):
 
 
 def test_the_answer_exposes_the_request_id_and_retry_after(client):
-    response = client.post(URL, {}, headers={"Origin": ALLOWED})
+    response = client.post(ANALYZE, {}, headers={"Origin": ALLOWED})
     assert response["Access-Control-Allow-Origin"] == ALLOWED
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
     assert exposed == {"x-request-id", "retry-after"}
@@ -54,5 +55,5 @@ def test_paths_outside_the_api_allow_no_origin(client, path):
 
 
 def test_the_wildcard_is_never_sent(client):
-    response = client.post(URL, {}, headers={"Origin": "https://evil.example.net"})
+    response = client.post(ANALYZE, {}, headers={"Origin": "https://evil.example.net"})
     assert response.get("Access-Control-Allow-Origin") != "*"

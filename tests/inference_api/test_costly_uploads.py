@@ -1,6 +1,6 @@
 """The adversarial set: no upload inside the caps costs more than the decode budget.
 
-Every case of `costly_images.COSTLY` goes through a real decoder process with
+Every case of `inference_api.testing.images.costly.COSTLY` goes through a real decoder process with
 the default budget. Inputs found by reading Pillow's plugins and the codecs
 are refused, most from their structure before any decoder runs; the largest
 legitimate images of every mode are decoded, or (on a slow machine) stopped
@@ -16,7 +16,7 @@ from inference_api.imaging.formats import sniff_format
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import Refused, inspect_structure
 from inference_api.sandbox.pool import DecoderPool
-from tests.inference_api.costly_images import COSTLY, build
+from inference_api.testing.images.costly import COSTLY, build
 
 MIB = 1024 * 1024
 MEMORY_TARGET_KB = 600 * 1024

@@ -12,7 +12,7 @@ import pytest
 from django.db import connections
 
 from analysis.model_store import reset_model
-from tests.servers import free_port
+from inference_api.testing.servers import free_port
 
 ALL_OK = {"model": "ok", "database": "ok", "cache": "ok", "decoder": "ok"}
 

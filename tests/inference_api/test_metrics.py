@@ -12,9 +12,9 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from analysis.model_store import reset_model
+from inference_api.testing.http import ANALYZE
 
 PUBLIC_ADDRESS = "203.0.113.7"
-ANALYZE = "/api/v1/analyze/"
 
 
 def sample(metric: str, /, **labels: str) -> float:

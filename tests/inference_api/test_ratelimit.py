@@ -1,7 +1,9 @@
 """Rate limits in-process: buckets, rates, Retry-After and what happens when the cache is down.
 
 The wire-level proof (several gunicorn workers sharing Redis) is
-tests/e2e/test_ratelimit_live.py; these pin the decisions themselves.
+tests/e2e/test_ratelimit_live.py; these pin the decisions themselves. The
+limiter's clock stands still (`ratelimit_clock`, tests/inference_api/conftest.py),
+so no count straddles the end of a window; tests that need time to pass move it.
 """
 
 import logging
@@ -17,7 +19,7 @@ from inference_api.admission.clients import client_ip
 from inference_api.admission.gate import admit_client
 from inference_api.admission.ratelimits import ip_bucket
 from inference_api.facts import Admission, Arrival
-from tests.servers import free_port
+from inference_api.testing.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -54,26 +56,42 @@ def test_it_allows_exactly_the_configured_number_per_window(settings):
     assert successes(12) == 5
 
 
-def test_it_refuses_with_429_and_a_retry_after_within_the_window(settings):
+def test_it_refuses_with_429_and_a_retry_after_within_the_window(settings, ratelimit_clock):
     settings.RATE_LIMIT_PER_IP = "1/m"
     call()
     with pytest.raises(errors.RateLimited) as refused:
         call()
     assert refused.value.status == HTTPStatus.TOO_MANY_REQUESTS
     assert refused.value.code == "rate_limited"
-    assert 1 <= refused.value.retry_after <= 61
+    # The seconds left in the window, counting the current one.
+    window_end = ratelimit_clock.window_end(ip_bucket("198.51.100.1").value, 60)
+    assert refused.value.retry_after == window_end - ratelimit_clock.now + 1
+    assert 1 <= refused.value.retry_after <= 60
 
 
-@pytest.mark.slow
-def test_its_retry_after_is_long_enough_and_no_longer_than_needed(settings):
-    settings.RATE_LIMIT_PER_IP = "1/2s"
+def test_its_retry_after_is_long_enough_and_no_longer_than_needed(settings, ratelimit_clock):
+    settings.RATE_LIMIT_PER_IP = "1/m"
     call()
     with pytest.raises(errors.RateLimited) as refused:
         call()
     retry_after = refused.value.retry_after
-    assert 1 <= retry_after <= 3
-    time.sleep(retry_after)
+    ratelimit_clock.advance(retry_after - 1)
+    with pytest.raises(errors.RateLimited):
+        call()  # a second early: still the same window
+    ratelimit_clock.advance(1)
     call()  # a new window: allowed again
+
+
+@pytest.mark.parametrize("second", ["first", "last"])
+def test_a_window_counts_the_same_from_its_first_second_to_its_last(
+    settings, ratelimit_clock, second
+):
+    settings.RATE_LIMIT_PER_IP = "5/m"
+    end = ratelimit_clock.window_end(ip_bucket("198.51.100.1").value, 60)
+    ratelimit_clock.now = end - 59 if second == "first" else end
+    assert successes(12) == 5
+    ratelimit_clock.advance(60 if second == "first" else 1)
+    assert successes(12) == 5  # the next window, counted afresh
 
 
 def test_it_counts_each_ipv4_address_on_its_own(settings):

@@ -10,16 +10,15 @@ import io
 from http import HTTPStatus
 
 import pytest
-from django.core.files.uploadedfile import InMemoryUploadedFile, SimpleUploadedFile
+from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.http import UnreadablePostError
 from django.http.multipartparser import MultiPartParser
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
-from PIL import Image
 
 from inference_api import errors
 from inference_api.models import AuditLog, FlaggedUpload
-from inference_api.upload.body import CappedBodyStream, CappedMemoryUploadHandler
-from tests.inference_api.upload_images import (
+from inference_api.testing.http import ANALYZE, upload_file
+from inference_api.testing.images.uploads import (
     CONTENT_TYPES,
     NOT_IMAGES,
     encode,
@@ -28,14 +27,9 @@ from tests.inference_api.upload_images import (
     png_declaring,
     tiff_bytes,
 )
+from inference_api.upload.body import CappedBodyStream, CappedMemoryUploadHandler
 
-URL = "/api/v1/analyze/"
 CHUNK = CappedMemoryUploadHandler.chunk_size
-
-
-@pytest.fixture(autouse=True)
-def _pillow_limit(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
 class CountingStream(io.BytesIO):
@@ -62,14 +56,6 @@ def form(**fields) -> bytes:
     return encode_multipart(BOUNDARY, fields)
 
 
-def upload(payload: bytes, name: str = "photo.png", content_type: str = "image/png"):
-    return SimpleUploadedFile(name, payload, content_type=content_type)
-
-
-def post(client, payload: bytes, name: str = "photo.png", content_type: str = "image/png"):
-    return client.post(URL, {"file": upload(payload, name, content_type)})
-
-
 def assert_error(response, status: HTTPStatus, code: str) -> None:
     """The error contract: status, JSON body with a person's message, the code, the request id."""
     assert response.status_code == status
@@ -87,7 +73,7 @@ def only_audit_row() -> AuditLog:
 
 def test_the_handler_stops_reading_one_chunk_past_the_cap(settings):
     settings.MAX_UPLOAD_BYTES = 200_000
-    stream = CountingStream(form(file=upload(bytes(5_000_000))))
+    stream = CountingStream(form(file=upload_file(bytes(5_000_000))))
     with pytest.raises(errors.FileTooLarge):
         parse(stream)
     # The parser reads one chunk ahead to find the part's end.
@@ -100,7 +86,7 @@ def test_a_file_at_the_cap_is_kept_in_memory_without_a_temporary_file(settings, 
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     payload = b"x" * 300_000
-    received = parse(CountingStream(form(file=upload(payload))))["file"]
+    received = parse(CountingStream(form(file=upload_file(payload))))["file"]
     assert isinstance(received, InMemoryUploadedFile)
     assert received.read() == payload
     assert list(tmp_path.iterdir()) == []
@@ -108,7 +94,7 @@ def test_a_file_at_the_cap_is_kept_in_memory_without_a_temporary_file(settings, 
 
 def test_the_cap_counts_all_files_of_a_request_together(settings):
     settings.MAX_UPLOAD_BYTES = 150_000
-    two = form(file=[upload(bytes(100_000)), upload(bytes(100_000))])
+    two = form(file=[upload_file(bytes(100_000)), upload_file(bytes(100_000))])
     with pytest.raises(errors.FileTooLarge):
         parse(CountingStream(two))
 
@@ -141,56 +127,56 @@ def test_a_capped_body_stream_ends_where_a_short_body_ends():
 
 @pytest.mark.django_db
 def test_a_request_without_a_file_is_refused(client):
-    assert_error(client.post(URL, {}), HTTPStatus.BAD_REQUEST, "no_file")
-    assert_error(client.post(URL, {"file": "not a file"}), HTTPStatus.BAD_REQUEST, "no_file")
-    assert_error(
-        client.post(URL, {"image": upload(encode("PNG"))}), HTTPStatus.BAD_REQUEST, "no_file"
-    )
+    assert_error(client.post(ANALYZE, {}), HTTPStatus.BAD_REQUEST, "no_file")
+    assert_error(client.post(ANALYZE, {"file": "not a file"}), HTTPStatus.BAD_REQUEST, "no_file")
+    response = client.post(ANALYZE, {"image": upload_file(encode("PNG"))})
+    assert_error(response, HTTPStatus.BAD_REQUEST, "no_file")
     assert AuditLog.objects.filter(outcome="no_file").count() == 3
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("count", [2, 3])
 def test_more_than_one_file_is_refused(client, count):
-    files = [upload(encode("PNG")) for _ in range(count)]
-    assert_error(client.post(URL, {"file": files}), HTTPStatus.BAD_REQUEST, "too_many_files")
+    files = [upload_file(encode("PNG")) for _ in range(count)]
+    assert_error(client.post(ANALYZE, {"file": files}), HTTPStatus.BAD_REQUEST, "too_many_files")
     assert only_audit_row().outcome == "too_many_files"
     assert not FlaggedUpload.objects.exists()
 
 
 @pytest.mark.django_db
 def test_two_files_under_different_names_are_refused(client):
-    response = client.post(URL, {"file": upload(encode("PNG")), "other": upload(encode("PNG"))})
+    fields = {"file": upload_file(encode("PNG")), "other": upload_file(encode("PNG"))}
+    response = client.post(ANALYZE, fields)
     assert_error(response, HTTPStatus.BAD_REQUEST, "too_many_files")
 
 
 @pytest.mark.django_db
 def test_a_field_besides_the_file_is_refused(client):
-    response = client.post(URL, {"file": upload(encode("PNG")), "callback": "http://x"})
+    response = client.post(ANALYZE, {"file": upload_file(encode("PNG")), "callback": "http://x"})
     assert_error(response, HTTPStatus.BAD_REQUEST, "malformed_request")
 
 
 @pytest.mark.django_db
 def test_too_many_fields_are_refused_while_parsing(client):
     fields = {f"f{i}": "x" for i in range(40)}
-    assert_error(client.post(URL, fields), HTTPStatus.BAD_REQUEST, "malformed_request")
+    assert_error(client.post(ANALYZE, fields), HTTPStatus.BAD_REQUEST, "malformed_request")
 
 
 @pytest.mark.django_db
 def test_an_oversized_text_field_is_refused_while_parsing(client):
-    response = client.post(URL, {"note": "x" * 70_000, "file": upload(encode("PNG"))})
+    response = client.post(ANALYZE, {"note": "x" * 70_000, "file": upload_file(encode("PNG"))})
     assert_error(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
 
 
 @pytest.mark.django_db
 def test_a_multipart_body_without_boundary_is_malformed(client):
-    response = client.generic("POST", URL, b"garbage", content_type="multipart/form-data")
+    response = client.generic("POST", ANALYZE, b"garbage", content_type="multipart/form-data")
     assert_error(response, HTTPStatus.BAD_REQUEST, "malformed_request")
 
 
 @pytest.mark.django_db
 def test_a_body_that_is_not_a_form_is_an_unsupported_media_type(client):
-    response = client.post(URL, {"file": "x"}, content_type="application/json")
+    response = client.post(ANALYZE, {"file": "x"}, content_type="application/json")
     assert_error(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
 
 
@@ -201,7 +187,7 @@ def test_a_body_that_is_not_a_form_is_an_unsupported_media_type(client):
 def test_a_declared_length_over_the_cap_is_refused_before_reading(client, settings):
     settings.MAX_UPLOAD_BYTES = 100_000
     response = client.post(
-        URL, {"file": upload(encode("PNG"))}, CONTENT_LENGTH=str(100_000 + 17 * 1024)
+        ANALYZE, {"file": upload_file(encode("PNG"))}, CONTENT_LENGTH=str(100_000 + 17 * 1024)
     )
     assert_error(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
     audit = only_audit_row()
@@ -209,9 +195,9 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(client, settin
 
 
 @pytest.mark.django_db
-def test_a_file_one_byte_over_the_cap_is_refused_while_streaming(client, settings):
+def test_a_file_one_byte_over_the_cap_is_refused_while_streaming(post_upload, settings):
     settings.MAX_UPLOAD_BYTES = 100_000
-    response = post(client, bytes(100_001))
+    response = post_upload(bytes(100_001))
     assert_error(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
     audit = only_audit_row()
     assert audit.outcome == "file_too_large"
@@ -222,10 +208,10 @@ def test_a_file_one_byte_over_the_cap_is_refused_while_streaming(client, setting
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
-def test_a_file_exactly_at_the_cap_is_classified(client, settings, exported_model, fmt):
+def test_a_file_exactly_at_the_cap_is_classified(post_upload, settings, exported_model, fmt):
     payload = encode(fmt, (96, 64))
     settings.MAX_UPLOAD_BYTES = len(payload)
-    response = post(client, payload, f"photo.{fmt.lower()}", CONTENT_TYPES[fmt])
+    response = post_upload(payload, f"photo.{fmt.lower()}", CONTENT_TYPES[fmt])
     assert response.status_code == HTTPStatus.OK
     assert len(response.json()["predictions"]) == 5
 
@@ -234,9 +220,9 @@ def test_a_file_exactly_at_the_cap_is_classified(client, settings, exported_mode
 
 
 @pytest.mark.django_db
-def test_an_accepted_upload_is_audited_with_its_facts(client, exported_model):
+def test_an_accepted_upload_is_audited_with_its_facts(post_upload, exported_model):
     payload = encode("WEBP", (120, 80))
-    response = post(client, payload, "C:\\Users\\me\\holiday.webp", "image/webp")
+    response = post_upload(payload, "C:\\Users\\me\\holiday.webp", "image/webp")
     assert response.status_code == HTTPStatus.OK
     assert response.json()["image"] == {"format": "WEBP", "width": 120, "height": 80}
     audit = only_audit_row()
@@ -248,8 +234,8 @@ def test_an_accepted_upload_is_audited_with_its_facts(client, exported_model):
 
 
 @pytest.mark.django_db
-def test_a_png_sent_as_jpeg_is_refused_and_quarantined(client):
-    response = post(client, encode("PNG"), "photo.jpg", "image/jpeg")
+def test_a_png_sent_as_jpeg_is_refused_and_quarantined(post_upload):
+    response = post_upload(encode("PNG"), "photo.jpg", "image/jpeg")
     assert_error(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "content_type_mismatch")
     audit = only_audit_row()
     assert (audit.detected_format, audit.declared_content_type) == ("PNG", "image/jpeg")
@@ -267,28 +253,28 @@ def test_a_png_sent_as_jpeg_is_refused_and_quarantined(client):
         ("scan.tif", tiff_bytes()),
     ],
 )
-def test_other_formats_sent_as_png_are_refused(client, name, payload):
-    response = post(client, payload, name, "image/png")
+def test_other_formats_sent_as_png_are_refused(post_upload, name, payload):
+    response = post_upload(payload, name, "image/png")
     assert_error(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "content_type_mismatch")
     assert FlaggedUpload.objects.get().sha256 == only_audit_row().sha256 != ""
 
 
 @pytest.mark.django_db
-def test_a_type_off_the_allowlist_is_refused(client):
-    response = post(client, gif_bytes(), "anim.gif", "image/gif")
+def test_a_type_off_the_allowlist_is_refused(post_upload):
+    response = post_upload(gif_bytes(), "anim.gif", "image/gif")
     assert_error(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
     assert not FlaggedUpload.objects.exists()
 
 
 @pytest.mark.django_db
-def test_a_zero_byte_file_is_refused(client):
-    assert_error(post(client, b""), HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image")
+def test_a_zero_byte_file_is_refused(post_upload):
+    assert_error(post_upload(b""), HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image")
 
 
 @pytest.mark.django_db
-def test_a_truncated_jpeg_is_refused_and_quarantined(client):
+def test_a_truncated_jpeg_is_refused_and_quarantined(post_upload):
     data = encode("JPEG", (256, 256))
-    response = post(client, data[: len(data) // 2], "cut.jpg", "image/jpeg")
+    response = post_upload(data[: len(data) // 2], "cut.jpg", "image/jpeg")
     assert_error(response, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image")
     audit = only_audit_row()
     assert (audit.detected_format, audit.width, audit.height) == ("JPEG", 256, 256)
@@ -296,22 +282,22 @@ def test_a_truncated_jpeg_is_refused_and_quarantined(client):
 
 
 @pytest.mark.django_db
-def test_a_png_bomb_is_refused_and_quarantined(client):
-    response = post(client, png_declaring(25_000, 25_000), "bomb.png")
+def test_a_png_bomb_is_refused_and_quarantined(post_upload):
+    response = post_upload(png_declaring(25_000, 25_000), "bomb.png")
     assert_error(response, HTTPStatus.UNPROCESSABLE_ENTITY, "decompression_bomb")
     assert FlaggedUpload.objects.get().reason == "decompression_bomb"
 
 
 @pytest.mark.django_db
-def test_an_image_over_the_dimension_cap_is_refused(client):
-    response = post(client, encode("PNG", (8001, 4)))
+def test_an_image_over_the_dimension_cap_is_refused(post_upload):
+    response = post_upload(encode("PNG", (8001, 4)))
     assert_error(response, HTTPStatus.UNPROCESSABLE_ENTITY, "image_too_large")
     audit = only_audit_row()
     assert (audit.width, audit.height) == (8001, 4)
 
 
 @pytest.mark.django_db
-def test_a_jpeg_with_thousands_of_scans_is_refused(client):
-    response = post(client, jpeg_with_scans(5000), "scans.jpg", "image/jpeg")
+def test_a_jpeg_with_thousands_of_scans_is_refused(post_upload):
+    response = post_upload(jpeg_with_scans(5000), "scans.jpg", "image/jpeg")
     assert_error(response, HTTPStatus.UNPROCESSABLE_ENTITY, "too_many_scans")
     assert FlaggedUpload.objects.get().reason == "too_many_scans"

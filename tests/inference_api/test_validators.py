@@ -12,12 +12,7 @@ from inference_api import errors
 from inference_api.facts import Examined
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import configure_pillow, open_image
-from inference_api.upload.checks import (
-    ContentTypeValidator,
-    FilenameExtensionValidator,
-    check_upload,
-)
-from tests.inference_api.upload_images import (
+from inference_api.testing.images.uploads import (
     CONTENT_TYPES,
     NOT_IMAGES,
     encode,
@@ -26,14 +21,13 @@ from tests.inference_api.upload_images import (
     png_declaring,
     tiff_bytes,
 )
+from inference_api.upload.checks import (
+    ContentTypeValidator,
+    FilenameExtensionValidator,
+    check_upload,
+)
 
 FORMATS = ["JPEG", "PNG", "WEBP"]
-
-
-@pytest.fixture(autouse=True)
-def _pillow_limit(monkeypatch):
-    """The checks set Pillow's global pixel limit from settings; put it back afterwards."""
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
 def check(data: bytes, content_type: str, filename: str = "upload"):

@@ -14,12 +14,7 @@ from inference_api import errors
 from inference_api.imaging.limits import DecodeLimits
 from inference_api.imaging.pixels import reduced_rgb, to_rgb
 from inference_api.imaging.prepare import decode_picture
-from tests.inference_api.upload_images import animated, encode, with_exif_orientation
-
-
-@pytest.fixture(autouse=True)
-def _pillow_limit(monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+from inference_api.testing.images.uploads import animated, encode, with_exif_orientation
 
 
 def decoded(data: bytes, fmt: str, min_side: int) -> Image.Image:

@@ -5,8 +5,8 @@ import pytest
 from inference_api import errors
 from inference_api.imaging import jpeg
 from inference_api.imaging.limits import DecodeLimits
-from tests.inference_api.costly_images import jpeg_with_many_components
-from tests.inference_api.upload_images import encode, jpeg_segments, jpeg_with_scans
+from inference_api.testing.images.costly import jpeg_with_many_components
+from inference_api.testing.images.uploads import encode, jpeg_segments, jpeg_with_scans
 
 
 def scan_count(data: bytes, **limits) -> int:

@@ -14,8 +14,8 @@ from inference_api import errors
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import Refused
 from inference_api.sandbox.pool import DecoderPool
-from tests.inference_api.costly_images import flat_png
-from tests.inference_api.upload_images import encode
+from inference_api.testing.images.costly import flat_png
+from inference_api.testing.images.uploads import encode
 
 MIB = 1024 * 1024
 

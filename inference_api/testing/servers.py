@@ -23,9 +23,18 @@ from urllib.parse import urlparse, urlunparse
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
+MIB = 1024 * 1024
+# glibc's malloc with fixed thresholds: allocations under 32 MiB come from the
+# heap and are reused, and up to 128 MiB of free heap is kept instead of being
+# returned at once. bench/alternatives.py measures it against the defaults;
+# the Dockerfile and `make run` set the same values (tests/test_dockerfile.py).
+MALLOC_TUNED = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
+    "MALLOC_TRIM_THRESHOLD_": str(128 * MIB),
+}
 
 
 @dataclass
@@ -108,6 +117,25 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_fresh_window(buckets: list[str], period: int, needed: float) -> dict[str, int]:
+    """Sleep until each rate-limit bucket has `needed` seconds left in its window; their ends.
+
+    A live server's limiter reads its own process's clock, which a test
+    cannot pin: a test whose requests must share one window starts right
+    after a window began instead. django-ratelimit staggers the windows per
+    bucket value (`ip:127.0.0.1`, `ip:2001:db8::/64`, `key:<prefix>`);
+    the returned ends are the last second of each window, as it computes them.
+    """
+    from django_ratelimit.core import _get_window
+
+    while True:
+        ends = {bucket: _get_window(bucket, period) for bucket in buckets}
+        soonest = min(ends.values()) + 1  # the window ends after its last second
+        if soonest - time.time() >= needed:
+            return ends
+        time.sleep(max(0.0, soonest - time.time()) + 0.2)
 
 
 def server_env(extra: dict | None, tmp: Path, database_url: str) -> dict:

@@ -1,4 +1,4 @@
-"""The images the benchmarks send, made here from scikit-image's photographs.
+"""Photographs at camera sizes, made here from scikit-image's, for the benchmarks and load tests.
 
 Upscaling a small photograph gives smooth content that compresses far
 better than a camera's; a little seeded sensor-like grain brings the file
@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-from tests.inference_api.upload_images import png_declaring
+from .uploads import NOT_IMAGES, png_declaring
 
 GRAIN = 5.0
 SEED = 7
@@ -65,7 +65,8 @@ def png_bomb(width: int = 25_000, height: int = 25_000) -> bytes:
 
 
 def html_page() -> bytes:
-    return b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n"
+    """An HTML page with a script, to be sent as an image."""
+    return NOT_IMAGES["html"]
 
 
 def worst_case_pngs(side: int = 8000) -> dict[str, bytes]:

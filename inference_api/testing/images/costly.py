@@ -15,15 +15,10 @@ import zlib
 
 from PIL import Image
 
-from .upload_images import jpeg_segments, jpeg_with_scans
+from .uploads import jpeg_segments, jpeg_with_scans, png_chunk
 
 MIB = 1024 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
 def png_header(width: int, height: int, bit_depth: int = 8, color_type: int = 0) -> bytes:
