@@ -175,3 +175,23 @@ def timed(function, repeats: int) -> list[float]:
         function()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+def per_second(target, args: tuple, processes: int, seconds: float) -> float:
+    """How many times per second `processes` forked copies of `target` got through its loop.
+
+    `target(*args, seconds, counts)` loops for `seconds` and puts its count on `counts`.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    counts = context.Queue()
+    workers = [
+        context.Process(target=target, args=(*args, seconds, counts)) for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    total = sum(counts.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / seconds

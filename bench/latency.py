@@ -13,7 +13,6 @@ difference is what the sandbox costs. What the client saw beyond the sum is
 HTTP, gunicorn and Django's middleware.
 """
 
-import multiprocessing
 import threading
 import time
 from dataclasses import dataclass, field
@@ -258,18 +257,7 @@ def _forward_loop(model, batch, seconds: float, counts) -> None:
 
 def bare_throughput(model, batch, processes: int, seconds: float) -> float:
     """Forward passes per second of `processes` forked copies (one torch thread each)."""
-    context = multiprocessing.get_context("fork")
-    counts = context.Queue()
-    workers = [
-        context.Process(target=_forward_loop, args=(model, batch, seconds, counts))
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    total = sum(counts.get() for _ in workers)
-    for worker in workers:
-        worker.join()
-    return total / seconds
+    return common.per_second(_forward_loop, (model, batch), processes, seconds)
 
 
 # --- growth --------------------------------------------------------------------------------------

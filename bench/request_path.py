@@ -27,7 +27,6 @@ own code.
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import signal
 import socket
@@ -393,18 +392,7 @@ def _decode_and_forward(data: bytes, seconds: float, counts) -> None:
 
 def alone_throughput(case: Case, processes: int, seconds: float) -> float:
     """(decode + forward) per second of `processes` processes here, nothing else."""
-    context = multiprocessing.get_context("fork")
-    counts = context.Queue()
-    workers = [
-        context.Process(target=_decode_and_forward, args=(case.data, seconds, counts))
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    total = sum(counts.get() for _ in workers)
-    for worker in workers:
-        worker.join()
-    return total / seconds
+    return common.per_second(_decode_and_forward, (case.data,), processes, seconds)
 
 
 # --- all of it -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ START_TIMEOUT_SECONDS = 60.0
 # The server waits this long past the wall-clock budget before killing a
 # decoder itself (the decoder's own timer should have stopped it first).
 KILL_MARGIN_SECONDS = 0.5
+SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 # Variables a decoder may see: no secret, no database or cache address.
 CHILD_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
@@ -55,6 +56,8 @@ class Decoder:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
+        for end in (ours, theirs):
+            _widen(end)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "inference_api.sandbox.child", str(theirs.fileno())],
@@ -221,6 +224,17 @@ class DecoderPool:
             return
         with self._lock:
             self._idle.insert(0, decoder)
+
+
+def _widen(sock: socket.socket) -> None:
+    """Socket buffers that hold a whole upload, so it crosses in one write, not in turns.
+
+    With the default ~200 KB a 2 MP JPEG went over in three turns of the two
+    processes (0.6 ms; 0.3 ms in one). The kernel caps the size at
+    net.core.wmem_max/rmem_max, so this asks and takes what it gets.
+    """
+    for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+        sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
 
 
 def _unavailable(exc: DecoderDied) -> errors.Overloaded:
