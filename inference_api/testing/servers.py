@@ -77,6 +77,20 @@ def _database(tmp: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def eventually(read, timeout: float = 10.0, interval: float = 0.05):
+    """What `read()` returns once it is truthy, or its last answer after `timeout` seconds.
+
+    The pipeline writes a request's audit row and log line once the answer has
+    been sent: a test that reads them right after its response waits here.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
 def database_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     """Rows of `sql` on a server's database (PostgreSQL or SQLite), read directly."""
     if url.startswith("postgres"):

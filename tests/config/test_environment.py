@@ -24,8 +24,13 @@ READER_FILES = {
     environment.PRODUCTION: [ROOT / "config" / "settings" / "production.py"],
     environment.TEST: [ROOT / "config" / "settings" / "test.py"],
     environment.GUNICORN_CONF: [ROOT / "config" / "gunicorn.conf.py"],
-    environment.APP: sorted((ROOT / "inference_api").rglob("*.py"))
-    + sorted((ROOT / "analysis").rglob("*.py")),
+    # inference_api/testing is the tests' and benchmarks' support, not the service.
+    environment.APP: sorted(
+        path
+        for folder in ("inference_api", "analysis")
+        for path in (ROOT / folder).rglob("*.py")
+        if "testing" not in path.relative_to(ROOT).parts
+    ),
 }
 # The Dockerfile's own plumbing, not the service's configuration.
 IMAGE_PLUMBING = {"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}

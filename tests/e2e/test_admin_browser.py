@@ -18,6 +18,7 @@ from django.contrib.auth.models import Permission, User
 from PIL import Image
 
 from inference_api.models import BlockedClient, FlaggedUpload
+from inference_api.testing.servers import eventually
 from inference_api.testing.services import CHROMIUM_ARGS
 from tests.inference_api.audit_support import use_tmp_quarantine
 
@@ -123,6 +124,7 @@ def test_a_reviewer_reviews_blocks_and_downloads_and_outsiders_cannot(
     payload = png_bytes()
     refused = send_spoofed_upload(live_server.url, payload)
     assert refused.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    assert eventually(FlaggedUpload.objects.exists)  # audited once the answer is sent
     upload = FlaggedUpload.objects.select_related("audit").get()
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "admin-flagged-uploads.png"

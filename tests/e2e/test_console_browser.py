@@ -24,6 +24,7 @@ from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
 from inference_api.testing.images.uploads import png_declaring
+from inference_api.testing.servers import eventually
 from inference_api.testing.services import CHROMIUM_ARGS
 from tests.inference_api.audit_support import use_tmp_quarantine
 
@@ -50,16 +51,21 @@ def upload(base_url: str, ip: str, payload: bytes, content_type: str) -> request
 
 
 def send_traffic(base_url: str) -> None:
-    """A mix of good and hostile uploads, from three addresses."""
+    """A mix of good and hostile uploads, from three addresses; returns once all are audited."""
     bomb = png_declaring(25_000, 25_000, zero_bytes=1_000_000)
+    sent = []
     for n in range(4):
         ok = upload(base_url, BYSTANDER, photo((40 * n, 120, 200)), "image/jpeg")
         assert ok.status_code == HTTPStatus.OK, ok.text
+        sent.append(ok)
     for _ in range(4):
-        assert upload(base_url, BOMBER, bomb, "image/png").status_code == 422
+        sent.append(upload(base_url, BOMBER, bomb, "image/png"))
+        assert sent[-1].status_code == 422
     for n in range(2):
-        spoof = upload(base_url, SPOOFER, photo((n, 0, 0)), "image/png")
-        assert spoof.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+        sent.append(upload(base_url, SPOOFER, photo((n, 0, 0)), "image/png"))
+        assert sent[-1].status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    ids = [response.headers["X-Request-ID"] for response in sent]
+    assert eventually(lambda: AuditLog.objects.filter(request_id__in=ids).count() == len(ids))
 
 
 def add_history() -> None:

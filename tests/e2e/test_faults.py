@@ -42,6 +42,7 @@ from inference_api.testing import http as wire
 from inference_api.testing.images import photos
 from inference_api.testing.servers import (
     database_rows,
+    eventually,
     free_port,
     gunicorn_server,
     moto_server,
@@ -359,6 +360,14 @@ def lost_entries(log: str) -> dict[str, dict]:
     return entries
 
 
+def _audited(server, request_ids: set[str]) -> list[tuple]:
+    """The audit rows, once those of `request_ids` are all written (else [])."""
+    rows = database_rows(
+        server.env["DATABASE_URL"], "SELECT request_id, status FROM inference_api_auditlog"
+    )
+    return rows if request_ids <= {request_id for request_id, _ in rows} else []
+
+
 @pytest.mark.postgres
 def test_postgres_unreachable_still_answers_and_logs_every_audit_entry(
     exported_model, require_postgres, monkeypatch
@@ -375,9 +384,9 @@ def test_postgres_unreachable_still_answers_and_logs_every_audit_entry(
                 proxy.up()
             after = [wire.post(server.url, JPEG) for _ in range(3)]
             wait_for(lambda: readiness(server.url)[0] == HTTPStatus.OK, 15, "readiness")
-            rows = database_rows(
-                server.env["DATABASE_URL"], "SELECT request_id, status FROM inference_api_auditlog"
-            )
+            expected = {reply.request_id for reply in before + after}
+            rows = eventually(lambda: _audited(server, expected))
+            eventually(lambda: all(reply.request_id in server.log() for reply in outage))
             log = server.log()
 
     assert [r.status for r in before + after] == [HTTPStatus.OK] * 6

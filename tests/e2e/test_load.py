@@ -26,7 +26,7 @@ import redis
 
 from inference_api.testing import http as wire
 from inference_api.testing.images import photos
-from inference_api.testing.servers import database_rows, gunicorn_server
+from inference_api.testing.servers import database_rows, eventually, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -209,6 +209,14 @@ def load_server(exported_model, require_postgres, require_redis, monkeypatch):
         yield server
 
 
+def _accounted_for(answers, database_url: str) -> bool:
+    try:
+        assert_audit_accounts_for(answers, load_rows(audit_rows(database_url)))
+    except AssertionError:
+        return False
+    return True
+
+
 def audit_rows(database_url: str) -> list[tuple]:
     """The audit trail as (request_id, client_ip, status, outcome, count, aggregate_key)."""
     rows = database_rows(
@@ -244,7 +252,9 @@ def test_2000_mixed_requests_get_documented_answers_and_are_each_audited_once(lo
     ids = [a.request_id for a in answers]
     assert all(ids) and len(set(ids)) == len(ids), "every answer carries its own request id"
 
-    rows = load_rows(audit_rows(load_server.env["DATABASE_URL"]))
+    url = load_server.env["DATABASE_URL"]
+    eventually(lambda: _accounted_for(answers, url))  # rows are written after each answer
+    rows = load_rows(audit_rows(url))
     assert_audit_accounts_for(answers, rows)
 
 

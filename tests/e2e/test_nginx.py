@@ -29,7 +29,7 @@ from PIL import Image
 
 from inference_api.testing import services
 from inference_api.testing.http import ANALYZE
-from inference_api.testing.servers import LiveServer, free_port, gunicorn_server
+from inference_api.testing.servers import LiveServer, eventually, free_port, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -262,7 +262,9 @@ def test_the_app_sees_the_client_address_from_the_proxy_headers(stack):
     response = post_from(edge, CLIENT_ADDRESS, {"X-Forwarded-For": "198.51.100.9"})
     assert response.status == HTTPStatus.OK
     request_id = response.getheader("X-Request-ID")
-    [line] = [e for e in app_request_lines(app) if e["request_id"] == request_id]
+    [line] = eventually(
+        lambda: [e for e in app_request_lines(app) if e["request_id"] == request_id]
+    )
     assert line["client_ip"] == CLIENT_ADDRESS
     [entry] = edge.entries_where(uri=ANALYZE, remote_addr=CLIENT_ADDRESS)
     assert entry["upstream_status"] == "200"
@@ -275,7 +277,9 @@ def test_production_logs_one_json_line_per_request(stack):
     )
     assert response.status_code == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     request_id = response.headers["X-Request-ID"]
-    [line] = [e for e in app_request_lines(app) if e["request_id"] == request_id]
+    [line] = eventually(
+        lambda: [e for e in app_request_lines(app) if e["request_id"] == request_id]
+    )
     assert line["client_ip"] == "127.0.0.1"
     assert line["outcome"] == response.json()["code"]
     assert line["status"] == HTTPStatus.UNSUPPORTED_MEDIA_TYPE
