@@ -241,15 +241,16 @@ def _request_path(results: dict) -> str:
                 _verdict(now <= target) if target else "",
             )
         )
-    share = {name: rps / alone for name, rps in found["throughput"].items()}
+    rates = {name: row["rps"] for name, row in found["throughput"].items()}
+    share = {name: rps / alone for name, rps in rates.items()}
     target = found["throughput_target"]
-    was = found["throughput"].get("before")
+    was = rates.get("before")
     lines.append(
         _row(
             f"2 MP JPEG, 4 clients: answers/s against (decode + forward)/s alone ({alone:.1f}/s)",
             f"at least {target:.0%}",
             f"{share['before']:.0%} ({was:.1f}/s)" if was is not None else "",
-            f"{share['after']:.0%} ({found['throughput']['after']:.1f}/s)",
+            f"{share['after']:.0%} ({rates['after']:.1f}/s)",
             _verdict(share["after"] >= target),
         )
     )
@@ -264,7 +265,37 @@ def _request_path(results: dict) -> str:
         inside = sum(v for k, v in steps.items() if not k.startswith(("after", "SHA-256")))
         rest.append(f"{after[label]['beyond_ms'] - inside:.2f}")
     lines.append(_row("the rest: connection, gunicorn, Django's middleware, DRF", *rest))
-    lines += ["", prose.REQUEST_PATH_NOTES.format(load=found["load_before"]), ""]
+    floor = found["floor_ms"]["after"]
+    lines += ["", prose.REQUEST_CPU.format(alone=alone, per_item=2000 / alone), ""]
+    lines += _head("CPU per answer (ms), 2 MP JPEG, 4 clients", *found["throughput"])
+    groups = list(found["throughput"]["after"]["cpu_ms_per_answer"])
+    for group in groups:
+        lines.append(
+            _row(
+                group,
+                *(f"{row['cpu_ms_per_answer'][group]:.1f}" for row in found["throughput"].values()),
+            )
+        )
+    lines.append(
+        _row(
+            "cores idle",
+            *(f"{row['idle_ms_per_answer']:.1f}" for row in found["throughput"].values()),
+        )
+    )
+    jpeg, png = found["stages"]["2 MP JPEG"], found["stages"]["2 MP PNG"]
+    lines += [
+        "",
+        prose.REQUEST_PATH_NOTES.format(
+            load=found["load_before"],
+            floor=floor,
+            jpeg_trip=jpeg["decoder process round trip"],
+            png_trip=png["decoder process round trip"],
+            jpeg_rest=float(rest[labels.index("2 MP JPEG")]) if "2 MP JPEG" in labels else 0.0,
+            png_rest=float(rest[labels.index("2 MP PNG")]) if "2 MP PNG" in labels else 0.0,
+            worker_cpu=found["throughput"]["after"]["cpu_ms_per_answer"][groups[0]],
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -76,7 +76,7 @@ def checkout_server(
 ) -> Iterator[tuple[str, dict]]:
     """gunicorn serving `checkout` (2 workers, as deployed) on a database of its own.
 
-    Yields its URL and its environment.
+    Yields its URL, its environment and the gunicorn master's pid.
     """
     checkout = checkout.resolve()
     services = common.backing_services()
@@ -129,7 +129,7 @@ def checkout_server(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(port, process)
-        yield url, env
+        yield url, env, process.pid
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -344,11 +344,31 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
     return result
 
 
+def healthz_ms(url: str, repeats: int) -> float:
+    """The least any answer costs here: GET /healthz (touches nothing) with the same client."""
+    host, port = url.split("//")[1].split(":")
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+        conn.close()
+        samples.append((time.perf_counter() - started) * 1000)
+    return common.median(samples)
+
+
 # --- throughput ----------------------------------------------------------------------------------
 
 
-def api_throughput(url: str, case: Case, clients: int, seconds: float) -> float:
-    """Answers per second to `clients` keep-alive clients sending back to back."""
+def api_throughput(url: str, case: Case, clients: int, seconds: float, master: int) -> dict:
+    """Answers per second to `clients` keep-alive clients sending back to back.
+
+    With the CPU each group of processes spent per answer meanwhile (the
+    server's `master` and workers, their decoders, PostgreSQL, Redis, and
+    this process, which runs the clients): where the cores went.
+    """
+    before = cpu_by_group(master)
     done = []
     deadline = time.monotonic() + seconds
 
@@ -365,7 +385,42 @@ def api_throughput(url: str, case: Case, clients: int, seconds: float) -> float:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    answers = sum(done)
+    spent = {name: seconds - before[name] for name, seconds in cpu_by_group(master).items()}
+    return {
+        "rps": answers / elapsed,
+        "cpu_ms_per_answer": {name: 1000 * s / answers for name, s in spent.items()},
+        "idle_ms_per_answer": 1000 * (os.cpu_count() * elapsed - sum(spent.values())) / answers,
+    }
+
+
+def cpu_by_group(master: int) -> dict[str, float]:
+    """CPU seconds used so far by each group of processes that serves an answer."""
+    from inference_api.testing.servers import cpu_seconds, worker_pids
+
+    workers = worker_pids(master)
+    decoders = [pid for worker in workers for pid in worker_pids(worker)]
+    return {
+        "gunicorn workers (HTTP, Django, DRF, tensor, forward pass)": sum(
+            cpu_seconds(pid) for pid in [master, *workers]
+        ),
+        "decoder processes (checks, decode)": sum(cpu_seconds(pid) for pid in decoders),
+        "PostgreSQL": sum(cpu_seconds(pid) for pid in _pids_named("postgres")),
+        "Redis": sum(cpu_seconds(pid) for pid in _pids_named("redis-server")),
+        "the 4 clients (this process)": cpu_seconds(os.getpid()),
+    }
+
+
+def _pids_named(name: str) -> list[int]:
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == name:
+                found.append(int(comm.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def _decode_and_forward(data: bytes, seconds: float, counts) -> None:
@@ -414,13 +469,15 @@ def measure(quick: bool, baseline: Path | None) -> dict:
         "load_before": common.load_average(),
     }
     with _servers(checkouts) as servers:
-        urls = {name: url for name, (url, _) in servers.items()}
+        urls = {name: url for name, (url, _, _) in servers.items()}
         _use_database(servers["after"][1]["DATABASE_URL"])
         result["beyond"] = beyond(urls, cases, repeats)
         two_mp = cases[1]
         result["throughput"] = {
-            name: api_throughput(url, two_mp, 4, seconds) for name, url in urls.items()
+            name: api_throughput(url, two_mp, 4, seconds, servers[name][2])
+            for name, url in urls.items()
         }
+        result["floor_ms"] = {name: healthz_ms(url, repeats * 3) for name, url in urls.items()}
         result["stages"] = {case.label: stages(case, repeats * 5) for case in cases[1:]}
     result["alone_rps"] = alone_throughput(two_mp, 2, seconds)
     result["load_after"] = common.load_average()
@@ -445,7 +502,7 @@ def _use_database(url: str) -> None:
 
 
 @contextmanager
-def _servers(checkouts: dict[str, Path]) -> Iterator[dict[str, tuple[str, dict]]]:
+def _servers(checkouts: dict[str, Path]) -> Iterator[dict[str, tuple[str, dict, int]]]:
     names = list(checkouts)
     if not names:
         yield {}
