@@ -55,7 +55,9 @@ def stages(table: dict[str, dict[str, float]], path: Path) -> str:
     colours = plt.get_cmap("tab10").colors
     for y, parts in enumerate(table.values()):
         left = 0.0
-        for i, (name, value) in enumerate(parts.items()):
+        # What is written once the answer is sent is not in the client's time.
+        shown = {name: v for name, v in parts.items() if "after the answer" not in name}
+        for i, (name, value) in enumerate(shown.items()):
             ax.barh(y, value, left=left, color=colours[i % 10], label=name if y == 0 else None)
             left += value
     ax.set_yticks(range(len(table)), list(table))

@@ -226,13 +226,17 @@ above, what is left is not the application's code:
   upload crosses to a process the kernel can stop, and the square comes back.
   That is the product's promise (a hostile upload costs a bounded amount);
   we keep it.
-- **Throughput**: the workers spend {worker_cpu:.1f} ms of CPU per answer
-  (HTTP, Django, DRF, the tensor and the forward pass, which is slower when
-  both cores are busy than in the quiet baseline), PostgreSQL and Redis take
-  their share for the audit row and the counter, and the four clients run on
-  the same two cores. 90% of the bare (decode + forward) rate leaves about
-  3 ms of CPU per answer for everything else, less than the floor of one
-  Django request here plus the audit INSERT."""
+- **Throughput**: 90% of the bare (decode + forward) rate leaves {left:.1f} ms of
+  the two cores per answer for everything else. The gunicorn workers alone
+  spent {worker_cpu:.1f} ms of CPU per answer, of which the forward pass
+  measured on its own is {forward:.1f} ms: beside a decode on the other core
+  (shared cache and memory bandwidth) it runs slower than in the quiet
+  baseline, and HTTP, Django, DRF and the tensor add the rest. The cores
+  also stood idle {idle:.1f} ms per answer (a worker waits for its decoder,
+  for Redis and for PostgreSQL), and PostgreSQL, Redis and the clients
+  themselves use the same two cores. Closing that gap would take more
+  requests in flight than cores; with a third worker or two threads per
+  worker the answers per second went down, not up (docs/decisions.md)."""
 
 GRAPH = """\
 ## The served graph against the plain one

@@ -42,9 +42,10 @@ def stage_rows(results: dict) -> dict[str, dict[str, float]]:
             "decode in the decoder process": measured["decode in the decoder process"],
             "to tensor": measured["to tensor"],
             "forward (in the server)": row["server_forward_median"],
-            "audit INSERT": measured["audit INSERT"],
         }
         parts["HTTP, gunicorn, Django (rest)"] = max(0.0, row["api_median"] - sum(parts.values()))
+        # Written once the answer is sent: not in the client's time.
+        parts["audit INSERT (after the answer)"] = measured["audit INSERT"]
         table[row["label"]] = parts
     return table
 
@@ -293,6 +294,9 @@ def _request_path(results: dict) -> str:
             jpeg_rest=float(rest[labels.index("2 MP JPEG")]) if "2 MP JPEG" in labels else 0.0,
             png_rest=float(rest[labels.index("2 MP PNG")]) if "2 MP PNG" in labels else 0.0,
             worker_cpu=found["throughput"]["after"]["cpu_ms_per_answer"][groups[0]],
+            forward=results["graph"]["median_ms"]["served"],
+            idle=found["throughput"]["after"]["idle_ms_per_answer"],
+            left=2000 / (alone * found["throughput_target"]) - 2000 / alone,
         ),
         "",
     ]
