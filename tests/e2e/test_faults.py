@@ -376,6 +376,8 @@ def test_postgres_unreachable_still_answers_and_logs_every_audit_entry(
         with gunicorn_server(env={"LOG_LEVEL": "INFO"}, workers=2) as server:
             try:
                 before = [wire.post(server.url, JPEG) for _ in range(3)]
+                # "Before" is whole once its rows are in: they are written after each answer.
+                eventually(lambda: _audited(server, {reply.request_id for reply in before}))
                 proxy.down()
                 outage = [wire.post(server.url, JPEG) for _ in range(6)]
                 outage += [wire.post(server.url, HTML_AS_PNG) for _ in range(2)]

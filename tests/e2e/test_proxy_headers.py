@@ -12,7 +12,12 @@ from http import HTTPStatus
 import pytest
 
 from inference_api.testing.http import ANALYZE
-from inference_api.testing.servers import LiveServer, gunicorn_server, wait_for_fresh_window
+from inference_api.testing.servers import (
+    LiveServer,
+    eventually,
+    gunicorn_server,
+    wait_for_fresh_window,
+)
 from tests.e2e.test_gunicorn import printed_config, setting
 from tests.e2e.test_nginx import production_env
 
@@ -48,6 +53,8 @@ def test_under_a_script_name_prefix_the_api_is_still_guarded_and_audited(exporte
     with gunicorn_server(env=env, workers=1) as app:
         wait_for_fresh_window(["ip:127.0.0.1"], 60, needed=10)  # the three in one window
         statuses = [get(app, f"/prefix{ANALYZE}", {}).status for _ in range(3)]
+        # Each line is written once its answer is sent.
+        eventually(lambda: app.log().count('"name": "inference_api.requests"') >= 3)
         log = app.log()
     assert statuses == [
         HTTPStatus.METHOD_NOT_ALLOWED,
