@@ -184,9 +184,11 @@ def baseline_checkout(commit: str = BASELINE_COMMIT) -> Path:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-    venv = path / ".venv"
-    if not venv.exists():
-        venv.symlink_to(common.REPO / ".venv")
+    venv, ours = path / ".venv", (common.REPO / ".venv").resolve()
+    if venv.is_symlink() and venv.resolve() != ours:
+        venv.unlink()  # left by another clone's run, maybe since deleted
+    if not venv.is_symlink():
+        venv.symlink_to(ours)
     return path
 
 
