@@ -8,7 +8,8 @@ megabyte). Django's limits and its reading of part headers are kept:
 
 - DATA_UPLOAD_MAX_NUMBER_FILES (too_many_files), DATA_UPLOAD_MAX_NUMBER_FIELDS
   and DATA_UPLOAD_MAX_MEMORY_SIZE for non-file fields (400/413), and
-  MAX_UPLOAD_BYTES for the files together (413 file_too_large);
+  MAX_UPLOAD_BYTES for the files together (413 file_too_large); parts of any
+  kind, skipped ones included, at most the two counts together (400);
 - Content-Disposition and Content-Type read by Django's
   `parse_header_parameters` (RFC 2231 filenames), file names sanitised by
   Django's own `MultiPartParser.sanitize_file_name`, base64
@@ -38,6 +39,8 @@ from ..facts import Received
 
 # RFC 2046: 1 to 70 characters of a restricted set. Django's own check.
 BOUNDARY_MAX = 200
+# What base64 parts may carry between their characters (bytes.split's whitespace).
+WHITESPACE = b" \t\n\r\x0b\x0c"
 # The header block of one part (Content-Disposition, Content-Type, ...).
 PART_HEADERS_MAX = 8 * 1024
 
@@ -66,7 +69,11 @@ def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
     """The fields and files of a multipart body."""
     fields, files = QueryDict(mutable=True), MultiValueDict()
     field_count = field_bytes = file_count = file_bytes = 0
-    for headers, start, end in _parts(body, boundary):
+    # Every part counts, also those skipped below: a body of empty parts must not
+    # cost a header parse each (750,000 of them fit in the cap: 1.5 s of CPU).
+    most = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    for number, (headers, start, end) in enumerate(_parts(body, boundary), start=1):
+        _count(number, most, TooManyFieldsSent)
         disposition, params = parse_header_parameters(headers.get("content-disposition", ""))
         name = params.get("name")
         if disposition != "form-data" or not name:
@@ -134,7 +141,8 @@ def _decoded(data: bytes, headers: dict[str, str]) -> bytes:
     if headers.get("content-transfer-encoding", "").strip().lower() != "base64":
         return data
     try:
-        return base64.b64decode(b"".join(data.split()), validate=True)
+        # One pass without whitespace; split() made an object per word (226 MB for 10 MB).
+        return base64.b64decode(data.translate(None, WHITESPACE), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MultiPartParserError("Could not decode base64 data.") from exc
 

@@ -162,3 +162,19 @@ def test_the_api_answers_a_malformed_form_400(content_type, raw):
     response = Client().generic("POST", "/api/v1/analyze/", raw, content_type=content_type)
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_request"
+
+
+def test_parts_of_any_kind_count_against_the_limit(settings):
+    # Skipped parts too: a body of empty nameless parts must not cost a header parse each.
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS, settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3, 2
+    nameless = part(["X-Nothing: here"], b"")
+    ours(body(*[nameless] * 5))
+    with pytest.raises(TooManyFieldsSent):
+        ours(body(*[nameless] * 6))
+
+
+def test_a_base64_part_may_carry_any_whitespace():
+    encoded = b" \t\r\n".join(base64.b64encode(JPEG_BYTES)[i : i + 3] for i in range(0, 10_000, 3))
+    encoded += base64.b64encode(JPEG_BYTES)[10_002:]
+    raw = body(file_part(data=encoded, extra=["Content-Transfer-Encoding: base64"]))
+    assert ours(raw)[1]["file"][0][2] == JPEG_BYTES
