@@ -129,12 +129,13 @@ class AuditLogAdmin(admin.ModelAdmin):
         "outcome",
         "count",
         "detected_format",
+        "upload_via",
         "bytes_received",
         "top_label",
         "latency_ms",
         "flagged_link",
     )
-    list_filter = (ClientFilter, OutcomeFilter, StatusFilter, "created_at")
+    list_filter = (ClientFilter, OutcomeFilter, StatusFilter, "upload_via", "created_at")
     search_fields = ("=client_ip", "=sha256", "=request_id")
     search_help_text = "An IP address, a SHA-256 or a request id (exact)."
     date_hierarchy = "created_at"

@@ -7,6 +7,7 @@ was derived from what it sent.
 """
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the decoder process imports the errors, hence this module, without Django
@@ -42,18 +43,28 @@ class Admission:
     api_key_id: str | None = None
 
 
+class UploadForm(StrEnum):
+    """How the image came: a multipart form's field `file`, or the request body itself."""
+
+    MULTIPART = "multipart"
+    RAW = "raw"
+
+
 @dataclass(frozen=True)
 class Received:
     """The uploaded file as received: its bytes and what the client said of them.
 
     `size` is what was read, also for an upload refused while streaming
-    (then `data` is empty: the bytes were dropped).
+    (then `data` is empty: the bytes were dropped). `content_type` is the
+    type as the client sent it (the part's, or the raw body's header),
+    parameters and all; "" when it sent none. `via` is how it came.
     """
 
     data: bytes = field(repr=False)
     filename: str = ""
     content_type: str = ""
     size: int = 0
+    via: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .facts import UploadForm
+
 
 class AuditLog(models.Model):
     """One request to the API, whatever its outcome.
@@ -38,7 +40,12 @@ class AuditLog(models.Model):
     path = models.CharField(max_length=200)
     status = models.PositiveSmallIntegerField()
     outcome = models.CharField(max_length=40)
+    # The file's type as the client sent it (the part's or the raw body's), cut to 100.
     declared_content_type = models.CharField(max_length=100, blank=True)
+    # How the image came: UploadForm (multipart or raw); blank when none was received.
+    upload_via = models.CharField(
+        max_length=10, blank=True, choices=[(form.value, form.value) for form in UploadForm]
+    )
     detected_format = models.CharField(max_length=10, blank=True)
     bytes_received = models.PositiveBigIntegerField(default=0)
     width = models.PositiveIntegerField(null=True, blank=True)

@@ -54,24 +54,38 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     timing_ms = TimingSerializer()
 
 
+UPLOAD_LIMITS = "at most MAX_UPLOAD_BYTES (10 MiB by default), at most 8000 px a side"
 UPLOAD_FORM = {
     "type": "object",
     "properties": {
         "file": {
             "type": "string",
             "format": "binary",
-            "description": "One JPEG, PNG or WebP image, at most MAX_UPLOAD_BYTES "
-            "(10 MiB by default), at most 8000 px a side.",
+            "description": f"One JPEG, PNG or WebP image, {UPLOAD_LIMITS}. Its part may name "
+            "the type (image/jpeg, image/png, image/webp, or the aliases image/jpg, "
+            "image/pjpeg, image/x-png), application/octet-stream or none: the bytes decide, "
+            "and a named type they contradict is refused.",
         }
     },
     "required": ["file"],
 }
+RAW_IMAGE = {
+    "type": "string",
+    "format": "binary",
+    "description": f"The image itself as the body, {UPLOAD_LIMITS}.",
+}
+# The raw body's types: the accepted ones, and octet-stream for "the bytes decide".
+RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream")
 UPLOAD_REQUEST = {
     "multipart/form-data": OpenApiRequest(
         request=UPLOAD_FORM,
-        # The part's own Content-Type is checked against the allowlist, then the bytes.
-        encoding={"file": {"contentType": "image/jpeg, image/png, image/webp"}},
-    )
+        encoding={
+            "file": {
+                "contentType": "image/jpeg, image/png, image/webp, application/octet-stream"
+            }
+        },
+    ),
+    **{media_type: RAW_IMAGE for media_type in RAW_TYPES},
 }
 
 # What each error status of the analyze endpoint means; the codes come from errors.py.
@@ -80,7 +94,10 @@ ERROR_STATUSES: dict[int, str] = {
     401: "An API key is required or the one sent is invalid.",
     403: "This client is blocked.",
     413: "The upload is over the byte cap (declared or streamed).",
-    415: "The declared type is not allowed, or the bytes are another format.",
+    415: (
+        "The body is neither a form nor an image; the image's format is not JPEG, PNG or "
+        "WebP; or the bytes are another format than the type named for them."
+    ),
     422: (
         "Undecodable or truncated, over the dimension or pixel cap, too many progressive "
         "scans, or more costly to decode than the decode budget allows."
@@ -110,9 +127,10 @@ def _error_response(description: str, codes: tuple[str, ...]) -> OpenApiResponse
 ANALYZE_SCHEMA: dict = {
     "summary": "Classify one image",
     "description": (
-        "Send one image in the multipart field `file`. The image is checked (type, "
-        "size, real format, dimensions, decodability) before the model sees it; the "
-        "answer is the model's top-k ImageNet labels."
+        "Send one image in the multipart field `file`, or as the request body with its "
+        "type (image/jpeg, image/png, image/webp, or application/octet-stream: the bytes "
+        "decide). The image is checked (size, real format, dimensions, decodability) "
+        "before the model sees it; the answer is the model's top-k ImageNet labels."
     ),
     "request": UPLOAD_REQUEST,
     "responses": {

@@ -314,7 +314,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["inference_api.upload.multipart.UploadParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "inference_api.upload.multipart.UploadParser",
+        "inference_api.upload.raw.RawImageParser",
+        "inference_api.upload.raw.OctetStreamParser",
+    ],
     "EXCEPTION_HANDLER": "inference_api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -89,6 +89,7 @@ def entry_fields(story: Story) -> dict:
         "outcome": story.outcome.code or "unknown",
         "declared_content_type": received.content_type if received else arrival.content_type,
         "bytes_received": max(received.size, 0) if received else 0,
+        "upload_via": received.via if received else "",
         "latency_ms": round(story.latency_ms, 3),
         "user_agent": arrival.user_agent,
     }
