@@ -109,7 +109,8 @@ def test_each_corpus_file_sent_with_no_type_gets_the_declared_answer(
     raw_body = client.post(ANALYZE, data=payload, content_type="application/octet-stream")
     expected = undeclared_outcome(payload, status_and_code(declared))
     for how, response in (("untyped part", untyped_part), ("raw body", raw_body)):
-        problem = check_outcome(row, response.status_code, response.json(), response["X-Request-ID"])
+        body, request_id = response.json(), response["X-Request-ID"]
+        problem = check_outcome(row, response.status_code, body, request_id)
         assert problem is None, f"{row['file']} as {how}: {problem}"
         assert status_and_code(response) == expected, f"{row['file']} as {how}"
 
