@@ -191,6 +191,15 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("RATE_LIMIT_PER_KEY", "`300/m` (test: `100000/m`)",
              "per API key; a request with a valid key counts in the key's bucket instead of "
              "the address's", read_by=(BASE, TEST)),
+    Variable("ANONYMOUS_PLAN", "empty",
+             "the plan (by name, see the admin's Plans) of clients without an API key; empty: "
+             "`RATE_LIMIT_PER_IP`, no allowance, top 5 labels at 6 decimals"),
+    Variable("DEFAULT_KEY_PLAN", "empty",
+             "the plan of API keys that have none of their own; empty: `RATE_LIMIT_PER_KEY`, no "
+             "allowance, top 5 labels at 6 decimals"),
+    Variable("PLAN_CACHE_SECONDS", "`30`",
+             "how long a worker keeps a plan before reading it again: an admin edit applies "
+             "everywhere within this time"),
     Variable("RATELIMIT_FAIL_OPEN", "`false`",
              "when Redis is unreachable: `false` answers 503 `service_unavailable`, `true` lets "
              "requests through; a warning is logged either way"),

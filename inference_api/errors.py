@@ -8,7 +8,7 @@ client and must never carry a library's own error text.
 from http import HTTPStatus
 from typing import Self
 
-from .facts import Examined, Received
+from .facts import Admission, Examined, Received
 
 # What every client that sent the wrong thing should do instead, in one sentence.
 HOW_TO_SEND = (
@@ -39,13 +39,19 @@ class ApiError(Exception):
             self.retry_after = retry_after
         self.received: Received | None = None
         self.examined: Examined | None = None
+        self.admission: Admission | None = None
 
     def learned(
-        self, *, received: Received | None = None, examined: Examined | None = None
+        self,
+        *,
+        received: Received | None = None,
+        examined: Examined | None = None,
+        admission: Admission | None = None,
     ) -> Self:
-        """This error, carrying what was learned of the upload before it was refused."""
+        """This error, carrying what was learned of the request before it was refused."""
         self.received = received or self.received
         self.examined = examined or self.examined
+        self.admission = admission or self.admission
         return self
 
 
@@ -151,6 +157,14 @@ class RateLimited(ApiError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     code = "rate_limited"
     message = "Too many requests; retry after the seconds in Retry-After."
+
+
+class QuotaExceeded(ApiError):
+    """A daily or monthly allowance of the client's plan is used up."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "quota_exceeded"
+    message = "This client's allowance is used up; retry after the seconds in Retry-After."
 
 
 class Overloaded(ApiError):

@@ -38,9 +38,18 @@ class Arrival:
 
 @dataclass(frozen=True)
 class Admission:
-    """Who the admitted client is: the id of the API key it presented, if any."""
+    """Who the admitted client is, and what its plan's counters said.
+
+    `api_key_id` is the id of the API key it presented, if any; `bucket` what
+    it is counted under; `terms` its plan (admission.plans.Terms); `tally`
+    the counters after this request (admission.counters.Tally; None when the
+    cache could not be reached).
+    """
 
     api_key_id: str | None = None
+    bucket: str = ""
+    terms: object = None
+    tally: object = None
 
 
 class UploadForm(StrEnum):
@@ -84,6 +93,8 @@ class Classified:
     top_label: str
     top_score: float
     model_version: str
+    # The model's input square's 64-bit difference hash, in hex (imaging.fingerprint).
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

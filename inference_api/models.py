@@ -54,6 +54,9 @@ class AuditLog(models.Model):
     top_label = models.CharField(max_length=100, blank=True)
     top_score = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=40, blank=True)
+    # A 64-bit difference hash of the model's input square, in hex: near-duplicate
+    # queries (a model-extraction signal) differ in few of its bits.
+    fingerprint = models.CharField(max_length=16, blank=True)
     latency_ms = models.FloatField()
     user_agent = models.CharField(max_length=256, blank=True)
     count = models.PositiveIntegerField(default=1)
@@ -222,3 +225,89 @@ class BlockedClient(models.Model):
     @cached_property
     def ip_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(self.network, strict=False)
+
+
+def validate_top_k(value: int) -> None:
+    if not 1 <= value <= 5:
+        raise ValidationError("A plan's answer carries 1 to 5 labels.", code="invalid_top_k")
+
+
+class Plan(models.Model):
+    """What a client may do: its rate, its allowances, and what its answers carry.
+
+    An allowance left empty is no allowance. Requests are counted at
+    admission; megapixels once the upload's header has been read (the
+    decoded image's width x height), so the allowance is checked before and
+    charged after: the last upload of a period may overshoot it by one image.
+    `score_decimals` empty: the answer carries labels only, no scores.
+    """
+
+    name = models.SlugField(max_length=40, unique=True)
+    rate_per_minute = models.PositiveIntegerField()
+    requests_per_day = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_month = models.PositiveIntegerField(null=True, blank=True)
+    megapixels_per_day = models.PositiveIntegerField(null=True, blank=True)
+    megapixels_per_month = models.PositiveIntegerField(null=True, blank=True)
+    top_k = models.PositiveSmallIntegerField(
+        "labels per answer", default=5, validators=[validate_top_k]
+    )
+    score_decimals = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty: labels only, no scores."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(top_k__gte=1, top_k__lte=5), name="plan_top_k_1_5"),
+            models.CheckConstraint(
+                condition=Q(score_decimals__isnull=True) | Q(score_decimals__lte=6),
+                name="plan_score_decimals_0_6",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KeyPlan(models.Model):
+    """The plan of one API key (djangorestframework-api-key's APIKey stays as it is).
+
+    `labels_only` is set when the extraction monitor downgrades the key's
+    output (see ExtractionFlag); a person lifts it in the admin.
+    """
+
+    api_key = models.OneToOneField(
+        "rest_framework_api_key.APIKey", on_delete=models.CASCADE, related_name="plan_of_key"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="keys")
+    labels_only = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id}: {self.plan.name}"
+
+
+class UsageDay(models.Model):
+    """One client's requests on one UTC day with one outcome: what a bill is made of.
+
+    Written by the audit step (one UPDATE, or an INSERT for the first of the
+    day), so it survives a flush of the shared cache where the allowances
+    are counted. `api_key_id` is blank for anonymous clients, who are
+    counted together. `megapixels` is what the decoded uploads declared.
+    """
+
+    day = models.DateField()
+    api_key_id = models.CharField(max_length=150, blank=True)
+    outcome = models.CharField(max_length=40)
+    requests = models.PositiveBigIntegerField(default=0)
+    megapixels = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-day", "api_key_id", "outcome"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "api_key_id", "outcome"], name="usage_day_key_outcome"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.api_key_id or 'anonymous'} {self.outcome}: {self.requests}"

@@ -21,9 +21,17 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.Serializer):
+    """One of the plan's labels; the score at the plan's precision, absent on labels-only plans."""
+
     label = serializers.CharField()
     class_index = serializers.IntegerField(min_value=0)
-    score = serializers.FloatField(min_value=0, max_value=1)
+    score = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text="The model's probability, rounded to the plan's decimals; absent when the "
+        "plan shows labels only.",
+    )
 
 
 class ModelDescriptionSerializer(serializers.Serializer):
@@ -45,9 +53,11 @@ class TimingSerializer(serializers.Serializer):
 
 
 class AnalyzeResponseSerializer(serializers.Serializer):
-    """A classified image: top-k labels, best first."""
+    """A classified image: the plan's top-k labels, best first, and nothing else of the model."""
 
-    predictions = PredictionSerializer(many=True)
+    predictions = PredictionSerializer(
+        many=True, help_text="1 to 5 labels, as many as the client's plan shows."
+    )
     model = ModelDescriptionSerializer()
     image = ImageDescriptionSerializer()
     request_id = serializers.CharField()
@@ -102,7 +112,10 @@ ERROR_STATUSES: dict[int, str] = {
         "Undecodable or truncated, over the dimension or pixel cap, too many progressive "
         "scans, or more costly to decode than the decode budget allows."
     ),
-    429: "Too many requests from this client; see Retry-After.",
+    429: (
+        "Over the plan's rate (`rate_limited`) or a daily or monthly allowance used up "
+        "(`quota_exceeded`); see Retry-After and the RateLimit fields."
+    ),
     500: "An unexpected failure; the body says only 'Internal error'.",
     503: "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
 }
@@ -161,6 +174,23 @@ ANALYZE_SCHEMA: dict = {
             OpenApiParameter.HEADER,
             response=[429, 503],
             description="Seconds to wait before retrying.",
+        ),
+        OpenApiParameter(
+            "RateLimit-Policy",
+            str,
+            OpenApiParameter.HEADER,
+            response=True,
+            description='The plan\'s policies (draft-ietf-httpapi-ratelimit-headers): '
+            '`"rate";q=30;w=60`, and `"day"`, `"month"`, `"day-megapixels"`, '
+            '`"month-megapixels"` for its allowances.',
+        ),
+        OpenApiParameter(
+            "RateLimit",
+            str,
+            OpenApiParameter.HEADER,
+            response=True,
+            description='What is left of each policy and the seconds until it renews: '
+            '`"rate";r=12;t=41`.',
         ),
     ],
     "auth": [],

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .analyze import Analysis, analyze
+from .output import shown_predictions
 from .schema import ANALYZE_SCHEMA
 from .upload.form import received_upload
 from .upload.raw import UploadNegotiation
@@ -27,9 +28,10 @@ class AnalyzeView(APIView):
         started = time.perf_counter()
         analysis = analyze(received_upload(request.data))
         upload = analysis.upload
+        terms = request.api_admission.terms
         response = Response(
             {
-                "predictions": analysis.predictions,
+                "predictions": shown_predictions(analysis.predictions, terms),
                 "model": analysis.model.describe(),
                 "image": {"format": upload.format, "width": upload.width, "height": upload.height},
                 "request_id": request._request.request_id,

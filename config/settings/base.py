@@ -245,6 +245,13 @@ FILE_UPLOAD_HANDLERS = ["inference_api.upload.body.CappedMemoryUploadHandler"]
 RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="30/m")
 RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="300/m")
 RATELIMIT_USE_CACHE = "ratelimit"
+# Plans (inference_api.admission.plans): the Plan (by name, edited in the admin)
+# of anonymous clients and of keys without one; empty: the built-in plan, with
+# the rate above, no allowance and the full output.
+ANONYMOUS_PLAN = env.str("ANONYMOUS_PLAN", default="")
+DEFAULT_KEY_PLAN = env.str("DEFAULT_KEY_PLAN", default="")
+# How long a worker keeps a plan before reading it again (an admin edit's delay).
+PLAN_CACHE_SECONDS = env.float("PLAN_CACHE_SECONDS", default=30.0)
 # When the rate-limit cache is unreachable: refuse (false) or let through (true).
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
@@ -269,7 +276,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_METHODS = ("POST", "OPTIONS")
 CORS_ALLOW_CREDENTIALS = False
-CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy")
 # A browser must be allowed to send the API key header, or keyed calls fail preflight.
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
