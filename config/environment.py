@@ -200,6 +200,21 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("PLAN_CACHE_SECONDS", "`30`",
              "how long a worker keeps a plan before reading it again: an admin edit applies "
              "everywhere within this time"),
+    Variable("EXTRACTION_WINDOW", "`100`",
+             "model-extraction signals: how many of a key's (or address's) last queries are "
+             "kept and judged"),
+    Variable("EXTRACTION_WINDOW_SECONDS", "`86400`",
+             "how long a key's window of queries is kept after its last query"),
+    Variable("EXTRACTION_MIN_QUERIES", "`20`",
+             "classified queries in the window before a key can be flagged"),
+    Variable("EXTRACTION_QUERIES_PER_IMAGE", "`5`",
+             "queries per distinct image (near-duplicates grouped) at which a key is flagged "
+             "in the console"),
+    Variable("EXTRACTION_NEAR_BITS", "`8`",
+             "fingerprints (64-bit hashes of what the model saw) within this many bits are "
+             "near-duplicates"),
+    Variable("EXTRACTION_DOWNGRADE", "`false`",
+             "a flagged key's answers carry labels only until a person lifts the flag"),
     Variable("RATELIMIT_FAIL_OPEN", "`false`",
              "when Redis is unreachable: `false` answers 503 `service_unavailable`, `true` lets "
              "requests through; a warning is logged either way"),

@@ -270,17 +270,12 @@ class Plan(models.Model):
 
 
 class KeyPlan(models.Model):
-    """The plan of one API key (djangorestframework-api-key's APIKey stays as it is).
-
-    `labels_only` is set when the extraction monitor downgrades the key's
-    output (see ExtractionFlag); a person lifts it in the admin.
-    """
+    """The plan of one API key (djangorestframework-api-key's APIKey stays as it is)."""
 
     api_key = models.OneToOneField(
         "rest_framework_api_key.APIKey", on_delete=models.CASCADE, related_name="plan_of_key"
     )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="keys")
-    labels_only = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.api_key_id}: {self.plan.name}"
@@ -311,3 +306,41 @@ class UsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.api_key_id or 'anonymous'} {self.outcome}: {self.requests}"
+
+
+class ExtractionFlag(models.Model):
+    """A client whose queries looked like someone copying the model (audit.extraction).
+
+    `subject` is "key:<api key id>" or "ip:<address or /64>"; the numbers are
+    the window's evidence when it was flagged. `downgraded`: the key's answers
+    carry labels only while the flag is open (`lifted_at` empty).
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    subject = models.CharField(max_length=200, db_index=True)
+    api_key_id = models.CharField(max_length=150, blank=True)
+    client_key = models.CharField(max_length=64, blank=True)
+    queries = models.PositiveIntegerField()
+    distinct_images = models.PositiveIntegerField()
+    queries_per_image = models.FloatField()
+    label_spread = models.FloatField()
+    refusal_rate = models.FloatField()
+    downgraded = models.BooleanField(default=False)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.queries_per_image:g} queries per image)"
+
+    @property
+    def is_open(self) -> bool:
+        return self.lifted_at is None

@@ -252,6 +252,18 @@ ANONYMOUS_PLAN = env.str("ANONYMOUS_PLAN", default="")
 DEFAULT_KEY_PLAN = env.str("DEFAULT_KEY_PLAN", default="")
 # How long a worker keeps a plan before reading it again (an admin edit's delay).
 PLAN_CACHE_SECONDS = env.float("PLAN_CACHE_SECONDS", default=30.0)
+# Model-extraction signals (inference_api.audit.extraction): the last
+# EXTRACTION_WINDOW queries of a key or address, kept EXTRACTION_WINDOW_SECONDS;
+# flagged once EXTRACTION_MIN_QUERIES classified ones average
+# EXTRACTION_QUERIES_PER_IMAGE queries per distinct image (near-duplicates:
+# fingerprints within EXTRACTION_NEAR_BITS of 64). EXTRACTION_DOWNGRADE: a
+# flagged key's answers carry labels only until the flag is lifted.
+EXTRACTION_WINDOW = env.int("EXTRACTION_WINDOW", default=100)
+EXTRACTION_WINDOW_SECONDS = env.int("EXTRACTION_WINDOW_SECONDS", default=86400)
+EXTRACTION_MIN_QUERIES = env.int("EXTRACTION_MIN_QUERIES", default=20)
+EXTRACTION_QUERIES_PER_IMAGE = env.float("EXTRACTION_QUERIES_PER_IMAGE", default=5.0)
+EXTRACTION_NEAR_BITS = env.int("EXTRACTION_NEAR_BITS", default=8)
+EXTRACTION_DOWNGRADE = env.bool("EXTRACTION_DOWNGRADE", default=False)
 # When the rate-limit cache is unreachable: refuse (false) or let through (true).
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)

@@ -118,15 +118,16 @@ def anonymous() -> Terms:
 
 
 def for_key(api_key_id: str) -> Terms:
-    """The plan of the API key whose id is `api_key_id` (downgraded when it is flagged so)."""
-    from ..models import KeyPlan
+    """The plan of the API key whose id is `api_key_id`, labels only while a flag downgrades it."""
+    from ..models import ExtractionFlag, KeyPlan
 
-    def load() -> Terms | None:
+    def load() -> tuple[Terms | None, bool]:
         assigned = KeyPlan.objects.select_related("plan").filter(api_key_id=api_key_id).first()
-        if assigned is None:
-            return None
-        terms = terms_of(assigned.plan)
-        return terms.downgraded() if assigned.labels_only else terms
+        downgraded = ExtractionFlag.objects.filter(
+            api_key_id=api_key_id, downgraded=True, lifted_at__isnull=True
+        ).exists()
+        return (terms_of(assigned.plan) if assigned else None), downgraded
 
-    terms = _cache.get(("key", api_key_id), load)
-    return terms or named(settings.DEFAULT_KEY_PLAN, settings.RATE_LIMIT_PER_KEY)
+    own, downgraded = _cache.get(("key", api_key_id), load)
+    terms = own or named(settings.DEFAULT_KEY_PLAN, settings.RATE_LIMIT_PER_KEY)
+    return terms.downgraded() if downgraded else terms

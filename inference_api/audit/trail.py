@@ -19,7 +19,7 @@ from ..admission import autoblock
 from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
-from . import quarantine, quarantine_budget
+from . import extraction, quarantine, quarantine_budget
 from .usage import count_usage
 
 logger = logging.getLogger(__name__)
@@ -144,6 +144,7 @@ def _write_isolated(story: Story) -> None:
 def _write(story: Story) -> None:
     count_usage(story)
     fields = entry_fields(story)
+    extraction.observe(story, fields["client_key"])
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
         return
