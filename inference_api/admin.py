@@ -473,3 +473,5 @@ class BlockedClientAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+from .console import plans_admin  # noqa: E402,F401 - registers the plans' and usage's admins
