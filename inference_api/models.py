@@ -97,6 +97,8 @@ class QuarantinedFile(models.Model):
 
     sha256 = models.CharField(max_length=64, unique=True)
     storage_name = models.CharField(max_length=200, unique=True)
+    # What the model saw, as a PNG we encoded (audit.preview); blank when there is none.
+    preview_name = models.CharField(max_length=200, blank=True)
     size = models.PositiveBigIntegerField()
     client_key = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

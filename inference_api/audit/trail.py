@@ -153,7 +153,9 @@ def _write(story: Story) -> None:
         return
     received = story.received
     placement = quarantine.keep(
-        received.data if received else None, client_key=fields["client_key"]
+        received.data if received else None,
+        client_key=fields["client_key"],
+        outcome=story.outcome.code,
     )
     with transaction.atomic():
         entry = AuditLog.objects.create(**fields)
