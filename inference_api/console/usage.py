@@ -126,6 +126,11 @@ def allowances_in_use(today: date | None = None) -> list[AllowanceUse]:
 USED_BY = ("requests_per_day", "requests_per_month", "megapixels_per_day", "megapixels_per_month")
 
 
-def open_flags() -> list[ExtractionFlag]:
-    """The extraction flags no one has lifted yet, newest first (at most 50)."""
-    return list(ExtractionFlag.objects.filter(lifted_at__isnull=True)[:50])
+def open_flags() -> list[tuple[ExtractionFlag, str]]:
+    """The extraction flags no one has lifted yet, newest first (at most 50), with who it is."""
+    flags = list(ExtractionFlag.objects.filter(lifted_at__isnull=True)[:50])
+    names = dict(
+        APIKey.objects.filter(id__in=[f.api_key_id for f in flags if f.api_key_id])
+        .values_list("id", "name")
+    )
+    return [(flag, names.get(flag.api_key_id) or flag.subject) for flag in flags]
