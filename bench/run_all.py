@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import (  # noqa: E402
+    admission,
     alternatives,
     budget,
     common,
@@ -127,6 +128,7 @@ def main() -> None:
     results: dict = {"load_before": common.load_average()}
     results.update(run_api_benchmarks(args.quick))
     results["request_path"] = request_path.measure(args.quick, request_path.baseline_checkout())
+    results["admission"] = admission.measure(1000 if args.quick else admission.REPEATS)
     results["graph"] = graph.measure(60 if args.quick else 300)
     results["memory"] = memory.measure(8 if args.quick else 20)
     results["budget"] = budget.measure(args.quick)
