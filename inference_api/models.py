@@ -86,6 +86,10 @@ class AuditLog(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.client_ip} {self.status} {self.outcome}"
 
 
+# What a quarantined file holds in storage: the upload's bytes and its preview's.
+KEPT_BYTES = models.F("size") + models.F("preview_size")
+
+
 class QuarantinedFile(models.Model):
     """One distinct flagged upload's bytes in the `quarantine` storage.
 
@@ -98,7 +102,9 @@ class QuarantinedFile(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
     storage_name = models.CharField(max_length=200, unique=True)
     # What the model saw, as a PNG we encoded (audit.preview); blank when there is none.
+    # Its bytes count against the quarantine's budgets with the upload's (KEPT_BYTES).
     preview_name = models.CharField(max_length=200, blank=True)
+    preview_size = models.PositiveIntegerField(default=0)
     size = models.PositiveBigIntegerField()
     client_key = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -51,11 +51,12 @@ def keep(data: bytes | None, *, client_key: str, outcome: str = "") -> Placement
     existing = QuarantinedFile.objects.filter(sha256=sha256).first()
     if existing is not None:
         return Placement(sha256=sha256, file=existing)
-    refusal = quarantine_budget.admit(client_key, len(data))
+    preview = preview_png(data, outcome)
+    refusal = quarantine_budget.admit(client_key, len(data) + len(preview or b""))
     if refusal:
         return Placement(sha256=sha256, not_stored=refusal)
     try:
-        stored = _store(data, sha256, client_key, preview_png(data, outcome))
+        stored = _store(data, sha256, client_key, preview)
         quarantine_budget.observe()
         return Placement(sha256=sha256, file=stored)
     except Exception:
@@ -73,6 +74,7 @@ def _store(data: bytes, sha256: str, client_key: str, preview: bytes | None) -> 
                 sha256=sha256,
                 storage_name=name,
                 preview_name=seen,
+                preview_size=len(preview or b""),
                 size=len(data),
                 client_key=client_key,
             )

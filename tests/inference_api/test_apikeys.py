@@ -104,9 +104,9 @@ def test_the_admin_manages_api_keys():
 
 
 def test_the_admin_issues_a_key_and_shows_it_once(admin_client):
-    response = admin_client.post(
-        "/admin/rest_framework_api_key/apikey/add/", {"name": "from-admin"}, follow=True
-    )
+    # The form as the admin renders it: the key's plan inline, left empty.
+    form = {"name": "from-admin", "plan_of_key-TOTAL_FORMS": "0", "plan_of_key-INITIAL_FORMS": "0"}
+    response = admin_client.post("/admin/rest_framework_api_key/apikey/add/", form, follow=True)
     assert response.status_code == HTTPStatus.OK
     api_key = APIKey.objects.get(name="from-admin")
     shown = [str(m) for m in response.context["messages"]]

@@ -41,11 +41,11 @@ def test_another_origin_gets_no_cors_headers(client):
     assert "Access-Control-Allow-Origin" not in response
 
 
-def test_the_answer_exposes_the_request_id_and_retry_after(client):
+def test_the_answer_exposes_the_request_id_retry_after_and_the_ratelimit_fields(client):
     response = client.post(ANALYZE, {}, headers={"Origin": ALLOWED})
     assert response["Access-Control-Allow-Origin"] == ALLOWED
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"x-request-id", "retry-after"}
+    assert exposed == {"x-request-id", "retry-after", "ratelimit", "ratelimit-policy"}
 
 
 @pytest.mark.parametrize("path", ["/admin/login/", "/healthz"])
