@@ -67,6 +67,13 @@ def test_near_duplicates_group_into_one_image():
     assert distinct_images(fingerprints, near_bits=0) == 4
 
 
+def test_near_duplicates_of_near_duplicates_are_one_image():
+    # a and c differ in 16 bits, each 8 from b: one image, reached through b.
+    a, b, c = 0, 0xFF, 0xFFFF
+    assert distinct_images(np.array([a, c, b], dtype=np.uint64), near_bits=8) == 1
+    assert distinct_images(np.array([a, c], dtype=np.uint64), near_bits=8) == 2
+
+
 def test_the_signals_count_queries_labels_and_refusals():
     entries = ["00000000000000ff|cup", "00000000000000fe|cup", "ffffffffffffff00|cat", "-"]
     signals = signals_of(entries, near_bits=8)
