@@ -34,7 +34,7 @@ class AnalyzeView(APIView):
                 "predictions": shown_predictions(analysis.predictions, terms),
                 "model": analysis.model.describe(),
                 "image": {"format": upload.format, "width": upload.width, "height": upload.height},
-                "request_id": request._request.request_id,
+                "request_id": request.request_id,
                 "timing_ms": {
                     "decode": round(analysis.decode_ms, 2),
                     "inference": round(analysis.inference_ms, 2),
