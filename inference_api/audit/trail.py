@@ -54,10 +54,13 @@ def audit(story: Story) -> None:
     connection (a persistent connection may have died with a database
     restart); if that fails too, the whole entry is logged at ERROR as JSON
     (`audit row lost: {...}`), from which it can be replayed, so not even an
-    accepted request goes unrecorded.
+    accepted request goes unrecorded. Once the row is in, the request's
+    usage is counted and its extraction signals updated (`_after_the_row`);
+    a database that refused the row is not asked again for them.
     """
     try:
         _write_isolated(story)
+        _after_the_row(story)
         return
     except Exception as exc:
         failure = exc
@@ -65,10 +68,17 @@ def audit(story: Story) -> None:
         connection.close()
         try:
             _write_isolated(story)
+            _after_the_row(story)
             return
         except Exception as exc:
             failure = exc
     _log_lost(story, failure)
+
+
+def _after_the_row(story: Story) -> None:
+    """The usage row and the extraction signals; each never raises."""
+    count_usage(story)
+    extraction.observe(story, client_key_for(_valid_ip(story.arrival.client_ip)))
 
 
 def entry_fields(story: Story) -> dict:
@@ -142,9 +152,7 @@ def _write_isolated(story: Story) -> None:
 
 
 def _write(story: Story) -> None:
-    count_usage(story)
     fields = entry_fields(story)
-    extraction.observe(story, fields["client_key"])
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
         return
