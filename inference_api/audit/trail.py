@@ -144,9 +144,20 @@ def _write(story: Story) -> None:
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
         return
-    if not story.outcome.flagged or quarantine_budget.flagged_cap_reached(fields["client_key"]):
+    if not story.outcome.flagged:
         AuditLog.objects.create(**fields)
         return
+    if quarantine_budget.flagged_cap_reached(fields["client_key"]):
+        AuditLog.objects.create(**fields)
+    else:
+        _write_flagged(story, fields)
+    # Every flagged refusal counts towards an automatic block, kept or not:
+    # the quarantine's caps decide what is stored, never who is blocked.
+    autoblock.count_flagged_upload(client_ip=fields["client_ip"])
+
+
+def _write_flagged(story: Story, fields: dict) -> None:
+    """The audit row and its FlaggedUpload, with the bytes kept if the quarantine has room."""
     received = story.received
     placement = quarantine.keep(
         received.data if received else None, client_key=fields["client_key"]
@@ -162,7 +173,6 @@ def _write(story: Story) -> None:
             file=placement.file,
             not_stored=placement.not_stored,
         )
-    autoblock.count_flagged_upload(client_ip=entry.client_ip)
 
 
 def _count_refusal(fields: dict) -> None:

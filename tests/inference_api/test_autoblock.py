@@ -111,3 +111,14 @@ def test_refusals_that_are_not_flagged_do_not_count(client):
 
     assert cache.get(autoblock.COUNTER_PREFIX + OFFENDER) is None
     assert not BlockedClient.objects.exists()
+
+
+def test_a_client_past_its_quarantine_cap_is_still_blocked_at_the_threshold(client, settings):
+    # Two flagged rows a day are kept for this client; the five bombs all count.
+    settings.QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY = 2
+
+    statuses = [send(client, BOMB, OFFENDER).status_code for _ in range(6)]
+
+    assert statuses == [HTTPStatus.UNPROCESSABLE_ENTITY] * 5 + [HTTPStatus.FORBIDDEN]
+    assert FlaggedUpload.objects.count() == 2  # the cap decided only what was kept
+    assert BlockedClient.objects.get().network == f"{OFFENDER}/32"
