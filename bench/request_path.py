@@ -271,7 +271,7 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
     from analysis.preprocessing import to_tensor
     from inference_api import sandbox
     from inference_api.admission import counters
-    from inference_api.admission.blocklist import BLOCKLIST_CACHE_KEY
+    from inference_api.admission.blockindex import keys_for
     from inference_api.audit.trail import audit
     from inference_api.facts import Arrival, Outcome, Story
     from inference_api.imaging.limits import DecodeLimits, ModelInput
@@ -317,7 +317,7 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
     rate = settings.RATE_LIMIT_PER_IP
     steps = {
         "admission: blocklist + counter (one cache round trip)": lambda: counters.tally(
-            "ip:127.0.0.1", rate, BLOCKLIST_CACHE_KEY
+            "ip:127.0.0.1", rate, keys_for("127.0.0.1")
         ),
         "multipart parse": lambda: multipart.parse_form(case.body, wire.BOUNDARY.encode()),
         "parent checks (type, magic bytes, name, size)": parent_checks,

@@ -205,6 +205,10 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("AUTO_BLOCK_FOR", "`1h`",
              "how long an automatic block lasts (reason \"automatic\", listed apart and liftable "
              "in the admin)"),
+    Variable("AUTO_BLOCK_MAX_IN_FORCE", "`100000`",
+             "automatic blocks in force at once; past it a client at the threshold is not "
+             "blocked, `inference_api_auto_blocks_refused_total` counts it and the console "
+             "warns (from 80%)"),
     Variable(
         "TRUSTED_PROXIES",
         "empty",

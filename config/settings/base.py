@@ -146,7 +146,12 @@ if REDIS_URL:
         },
     }
 else:
-    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # The blocklist's index holds an entry per blocked client: the default
+    # cull at 300 entries would drop blocks.
+    _cache = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    }
 CACHES = {
     "default": {**_cache, "KEY_PREFIX": "ia"},
     "ratelimit": {**_cache, "KEY_PREFIX": "rl"},
@@ -259,8 +264,12 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 AUTO_BLOCK_FLAGGED = env.int("AUTO_BLOCK_FLAGGED", default=5)
 AUTO_BLOCK_WINDOW = _env_duration("AUTO_BLOCK_WINDOW", "10m")
 AUTO_BLOCK_FOR = _env_duration("AUTO_BLOCK_FOR", "1h")
+# At most this many automatic blocks in force: past it, none is made (alarm).
+AUTO_BLOCK_MAX_IN_FORCE = env.int("AUTO_BLOCK_MAX_IN_FORCE", default=100_000)
 if AUTO_BLOCK_FLAGGED < 0:
     raise ImproperlyConfigured(f"AUTO_BLOCK_FLAGGED={AUTO_BLOCK_FLAGGED} must not be negative")
+if AUTO_BLOCK_MAX_IN_FORCE < 1:
+    raise ImproperlyConfigured(f"AUTO_BLOCK_MAX_IN_FORCE={AUTO_BLOCK_MAX_IN_FORCE} must be >= 1")
 # gunicorn's listening address: read here (gunicorn's config reads it too) so
 # that preflight can refuse a published gunicorn without a proxy in front.
 GUNICORN_BIND = env.str("GUNICORN_BIND", default="127.0.0.1:8000")

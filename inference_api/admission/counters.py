@@ -1,9 +1,10 @@
 """The admission's one round trip to the shared cache per request.
 
 Step 1 needs two things from the cache every worker shares: the blocklist
-as cached (`blocklist`) and this request's count in its rate-limit bucket
-(`ratelimits`). With Redis both go in one pipeline: GET the cached
-blocklist, SET the counter to 0 with its expiry if it is missing, INCR it.
+index's few entries for this client (`blockindex.keys_for`) and this
+request's count in its rate-limit bucket (`ratelimits`). With Redis both go
+in one pipeline: MGET the index entries, SET the counter to 0 with its
+expiry if it is missing, INCR it.
 With another backend (the in-process cache of a quickstart) the same is
 done through Django's cache API.
 
@@ -32,13 +33,13 @@ _clients: "weakref.WeakKeyDictionary[object, Redis]" = weakref.WeakKeyDictionary
 
 @dataclass(frozen=True)
 class Tally:
-    """What the round trip found: the cached blocklist and the bucket's count.
+    """What the round trip found: the blocklist index's entries and the bucket's count.
 
-    `blocks` is None when the blocklist is not cached (or the cache could
-    not be read); `count` is None when the counter could not be counted.
+    `listed` holds the value of each entry asked for, in order (None where
+    it is not cached); `count` is None when the counter could not be counted.
     """
 
-    blocks: list | None
+    listed: tuple
     count: int | None
     limit: int
     time_left: int
@@ -48,8 +49,8 @@ class Tally:
         return self.count is not None and self.count > self.limit
 
 
-def tally(bucket_value: str, rate: str, blocklist_key: str) -> Tally:
-    """Count one request in `bucket_value` at `rate` and read the cached blocklist, at once.
+def tally(bucket_value: str, rate: str, listed_keys: tuple[str, ...]) -> Tally:
+    """Count one request in `bucket_value` at `rate` and read the entries `listed_keys`, at once.
 
     Raises one of CACHE_ERRORS when the cache cannot be reached.
     """
@@ -61,24 +62,26 @@ def tally(bucket_value: str, rate: str, blocklist_key: str) -> Tally:
     time_left = window - _get_window(bucket_value, 1)
     if _same_redis(counters, blocklist):
         key = counters.make_and_validate_key(name)
-        listed = blocklist.make_and_validate_key(blocklist_key)
+        listed = [blocklist.make_and_validate_key(k) for k in listed_keys]
         raw, _, count = (
             _client(counters)
             .pipeline(transaction=False)
-            .get(listed)
+            .mget(listed)
             .set(key, 0, ex=period + EXPIRATION_FUDGE, nx=True)
             .incr(key)
             .execute()
         )
-        blocks = None if raw is None else blocklist._cache._serializer.loads(raw)
-        return Tally(blocks=blocks, count=count, limit=limit, time_left=time_left)
-    blocks = blocklist.get(blocklist_key)
+        loads = blocklist._cache._serializer.loads
+        values = tuple(None if value is None else loads(value) for value in raw)
+        return Tally(listed=values, count=count, limit=limit, time_left=time_left)
+    found = blocklist.get_many(listed_keys)
     counters.add(name, 0, period + EXPIRATION_FUDGE)
     try:
         count = counters.incr(name)
     except ValueError:  # expired between the add and the incr
         count = None
-    return Tally(blocks=blocks, count=count, limit=limit, time_left=time_left)
+    values = tuple(found.get(k) for k in listed_keys)
+    return Tally(listed=values, count=count, limit=limit, time_left=time_left)
 
 
 def _same_redis(counters, blocklist) -> bool:

@@ -11,9 +11,8 @@ from django.http import HttpRequest
 
 from .. import errors
 from ..facts import Admission, Arrival
-from . import counters
+from . import blockindex, counters
 from .apikeys import authenticate_api_key
-from .blocklist import BLOCKLIST_CACHE_KEY, block_covering, blocks_from, blocks_without_cache
 from .ratelimits import enforce, ip_bucket, key_bucket
 
 
@@ -26,7 +25,8 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
     key (401 `invalid_api_key` for a wrong key, or a missing one when keys
     are required). A wrong key is counted in the address's bucket: it cannot
     buy a fresh budget. The blocklist and the count come in one round trip
-    to the shared cache (`counters.tally`).
+    to the shared cache (`counters.tally`), whatever the number of blocks
+    (`blockindex`).
     """
     ip = arrival.client_ip
     try:
@@ -35,12 +35,12 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
         api_key, refusal = None, exc
     bucket = key_bucket(api_key.prefix) if api_key is not None else ip_bucket(ip)
     try:
-        tally = counters.tally(bucket.value, bucket.rate, BLOCKLIST_CACHE_KEY)
-        blocks, failure = blocks_from(tally.blocks), None
+        tally = counters.tally(bucket.value, bucket.rate, blockindex.keys_for(ip))
+        block, failure = blockindex.lookup(ip, tally.listed), None
     except counters.CACHE_ERRORS as exc:
         tally, failure = None, exc
-        blocks = blocks_without_cache()
-    if block_covering(blocks, ip) is not None:
+        block = blockindex.lookup_without_cache(ip)
+    if block is not None:
         raise errors.Blocked()
     enforce(bucket, tally, failure)
     if refusal is not None:

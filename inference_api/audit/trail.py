@@ -19,6 +19,7 @@ from ..admission import autoblock
 from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
+from ..operations import metrics
 from . import quarantine, quarantine_budget
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,9 @@ def _write(story: Story) -> None:
         _write_flagged(story, fields)
     # Every flagged refusal counts towards an automatic block, kept or not:
     # the quarantine's caps decide what is stored, never who is blocked.
-    autoblock.count_flagged_upload(client_ip=fields["client_ip"])
+    counted = autoblock.count_flagged_upload(client_ip=fields["client_ip"])
+    if counted.capacity is not None:
+        metrics.observe_auto_blocks(counted.capacity, refused=counted.refused)
 
 
 def _write_flagged(story: Story, fields: dict) -> None:
