@@ -22,6 +22,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.cache import cache
 from django.db import DatabaseError
@@ -42,8 +43,9 @@ CLIENT_PREFIX = "blocklist:v2:client:"
 RANGES_SECONDS = 30
 # A client entry lives at most this long; the marker half as long, so the
 # entries are written again before they lapse and a change that sent no
-# signal is gone within this time.
-INDEX_SECONDS = 3600
+# signal (queryset.update; nothing in the app does it) is gone within this
+# time. Long, because writing 100,000 entries again takes one request ~3 s.
+INDEX_SECONDS = 6 * 3600
 REBUILD_CHUNK = 1000
 
 
@@ -52,16 +54,23 @@ class Entry:
     """One block as the index keeps it: which row, what it covers, until when (epoch s)."""
 
     block_id: int
-    network: IPNetwork
+    network: str
     expires: float | None
 
     @classmethod
     def of(cls, block: BlockedClient) -> "Entry":
-        expires = block.expires_at.timestamp() if block.expires_at else None
-        return cls(block.pk, ipaddress.ip_network(block.network, strict=False), expires)
+        return cls.from_row(block.pk, block.network, block.expires_at)
+
+    @classmethod
+    def from_row(cls, block_id: int, network: str, expires_at: datetime | None) -> "Entry":
+        return cls(block_id, network, expires_at.timestamp() if expires_at else None)
 
     def in_force(self, now: float) -> bool:
         return self.expires is None or self.expires > now
+
+
+# A reviewer's range, parsed once when the list is cached.
+Range = tuple[IPNetwork, Entry]
 
 
 def is_client_network(network: IPNetwork) -> bool:
@@ -127,9 +136,9 @@ def _entry_after_rebuild(ip: str) -> Entry | None:
         return _client_from_database(ip)
 
 
-def _covering(ranges: Iterable[Entry], address: IPAddress, now: float) -> Entry | None:
-    for entry in ranges:
-        if entry.in_force(now) and address in entry.network:
+def _covering(ranges: Iterable[Range], address: IPAddress, now: float) -> Entry | None:
+    for network, entry in ranges:
+        if entry.in_force(now) and address in network:
             return entry
     return None
 
@@ -157,14 +166,14 @@ def _client_from_database(ip: str) -> Entry | None:
     return Entry.of(block) if block is not None else None
 
 
-def _ranges_from_database() -> tuple[Entry, ...] | None:
+def _ranges_from_database() -> tuple[Range, ...] | None:
     """The blocks in force that are not one client's; None (logged) if the database failed."""
     try:
         blocks = list(in_force().exclude(_client_networks()).order_by("id"))
     except DatabaseError:
         logger.exception("the blocklist could not be read; no client is blocked meanwhile")
         return None
-    return tuple(Entry.of(block) for block in blocks)
+    return tuple((ipaddress.ip_network(b.network, strict=False), Entry.of(b)) for b in blocks)
 
 
 def _client_networks() -> Q:
@@ -174,7 +183,7 @@ def _client_networks() -> Q:
     return ipv4 | ipv6
 
 
-def _cache_ranges() -> tuple[Entry, ...]:
+def _cache_ranges() -> tuple[Range, ...]:
     ranges = _ranges_from_database()
     if ranges is None:
         return ()  # not cached: the next request asks again
@@ -206,11 +215,16 @@ def rebuild() -> bool:
 
 
 def _rebuild() -> bool:
-    blocks = in_force().filter(_client_networks()).order_by("-id")
+    rows = (
+        in_force()
+        .filter(_client_networks())
+        .order_by("-id")
+        .values_list("id", "network", "expires_at")
+    )
     chunk: dict[str, Entry] = {}
     # The oldest block of a client wins, as in _client_from_database: written last.
-    for block in blocks.iterator(chunk_size=REBUILD_CHUNK):
-        chunk[CLIENT_PREFIX + block.network] = Entry.of(block)
+    for block_id, network, expires_at in rows.iterator(chunk_size=REBUILD_CHUNK):
+        chunk[CLIENT_PREFIX + network] = Entry.from_row(block_id, network, expires_at)
         if len(chunk) >= REBUILD_CHUNK:
             cache.set_many(chunk, INDEX_SECONDS)
             chunk = {}
