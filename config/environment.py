@@ -224,10 +224,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("ADMIN_ALLOWED_NETWORKS", "empty (anyone)",
              "CIDRs of clients that may reach `/admin/`; anyone else gets 404"),
     Variable("ADMIN_LOGIN_FAILURE_LIMIT", "`5`",
-             "failed admin logins before the username, and separately the address, is locked "
-             "out (django-axes)"),
+             "failed admin logins before the address (IPv6: its /64), and separately a "
+             "username from that address, is locked out (django-axes; never a username "
+             "alone)"),
     Variable("ADMIN_LOGIN_COOLOFF_MINUTES", "`15`",
-             "how long a lockout lasts (answered 429; listed in the admin under *Axes*)"),
+             "how long a lockout lasts (answered 429 with a page saying why; listed in the "
+             "admin under *Axes*)"),
     Variable("ADMIN_REQUIRE_2FA", "`false`",
              "staff also need a TOTP token (django-otp); enrol each staff user's device first; "
              "`preflight` warns while it is off"),

@@ -288,13 +288,15 @@ ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
-# django-axes: a username, and separately an address, is locked out after
-# ADMIN_LOGIN_FAILURE_LIMIT failures until ADMIN_LOGIN_COOLOFF_MINUTES pass
-# without one. The address is the client's as clients.py resolves it.
+# django-axes: an address (IPv6: its /64), and separately a username from that
+# address, is locked out after ADMIN_LOGIN_FAILURE_LIMIT failures until
+# ADMIN_LOGIN_COOLOFF_MINUTES pass without one. Never a username alone, or
+# anyone could lock staff out (console/lockout.py says why and how).
 AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "inference_api.admission.clients.client_ip"
+AXES_LOCKOUT_PARAMETERS = "inference_api.console.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "inference_api.console.lockout.login_client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/inference_api/login_locked.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
