@@ -13,13 +13,16 @@ from .. import errors
 from ..facts import Admission, Arrival
 from . import blockindex, counters
 from .apikeys import authenticate_api_key
+from .cors import foreign_origin
 from .ratelimits import enforce, ip_bucket, key_bucket
 
 
 def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
     """Admit the client, or refuse it by raising an ApiError.
 
-    In order: the blocklist (403 `blocked`), then the rate limit of the
+    First a browser page on an origin that may not call the API (403
+    `origin_not_allowed`, charged to nobody: see cors.py). Then, in order:
+    the blocklist (403 `blocked`), then the rate limit of the
     valid key's bucket or of the address's (429 `rate_limited`, or 503 when
     the counters are unreachable and the service fails closed), then the API
     key (401 `invalid_api_key` for a wrong key, or a missing one when keys
@@ -29,6 +32,9 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
     (`blockindex`).
     """
     ip = arrival.client_ip
+    if foreign_origin(request):
+        # Before the charge: a hostile page must not spend its visitors' budgets.
+        raise errors.OriginNotAllowed()
     try:
         api_key, refusal = authenticate_api_key(request), None
     except errors.InvalidApiKey as exc:

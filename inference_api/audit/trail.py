@@ -35,6 +35,7 @@ AGGREGATED_OUTCOMES = frozenset(
     {
         "rate_limited",
         "blocked",
+        "origin_not_allowed",
         "invalid_api_key",
         "method_not_allowed",
         "not_found",
