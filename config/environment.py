@@ -94,7 +94,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "origins allowed to post the admin's forms behind a TLS proxy, e.g. "
              "`https://admin.example.com`"),
     Variable("CORS_ALLOWED_ORIGINS", "empty (no cross-origin access)",
-             "exact origins allowed to call `/api/v1/` from a browser (never `*`)"),
+             "exact origins allowed to call `/api/v1/` from a browser (never `*`); a "
+             "browser's request from any other origin is refused 403 `origin_not_allowed`"),
     Variable(
         "SECURE_SSL_REDIRECT",
         "`true`",

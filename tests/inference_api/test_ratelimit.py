@@ -229,3 +229,18 @@ def test_the_failure_log_line_holds_no_cache_credentials(settings, caplog):
             call()
     assert caplog.records
     assert all("s3cret-pass" not in record.getMessage() for record in caplog.records)
+
+
+def test_a_blocked_client_is_refused_from_the_database_while_the_cache_is_down(settings):
+    from inference_api.models import BlockedClient
+
+    BlockedClient.objects.create(network="198.51.100.66")
+    BlockedClient.objects.create(network="203.0.113.0/24")
+    settings.RATELIMIT_FAIL_OPEN = True
+    settings.CACHES = {"default": unreachable_cache(), "ratelimit": unreachable_cache()}
+
+    with pytest.raises(errors.Blocked):
+        call(ip="198.51.100.66")
+    with pytest.raises(errors.Blocked):
+        call(ip="203.0.113.9")
+    assert call(ip="198.51.100.67") == Admission()
