@@ -123,15 +123,13 @@ def measure_level(server, repeats: int) -> dict:
 
 def admission_in_process(repeats: int) -> list[float]:
     """The admission's cache round trip and blocklist lookup, as the gate makes them (µs)."""
-    from django.conf import settings
-
-    from inference_api.admission import blockindex, counters
+    from inference_api.admission import blockindex, counters, plans
 
     keys = blockindex.keys_for(FREE_CLIENT)
-    rate = settings.RATE_LIMIT_PER_IP
+    terms = plans.anonymous()
 
     def admit() -> None:
-        tally = counters.tally(f"ip:{FREE_CLIENT}", rate, keys)
+        tally = counters.tally(f"ip:{FREE_CLIENT}", terms, keys)
         assert blockindex.lookup(FREE_CLIENT, tally.listed) is None
 
     return [ms * 1000 for ms in common.timed(admit, repeats)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inference_api', '0003_flagged_upload_evicted'),
+        ('inference_api', '0005_plans_usage_extraction_preview'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
