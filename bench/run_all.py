@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import (  # noqa: E402
     admission,
     alternatives,
+    blocklist,
     budget,
     common,
     graph,
@@ -132,6 +133,7 @@ def main() -> None:
     results["graph"] = graph.measure(60 if args.quick else 300)
     results["memory"] = memory.measure(8 if args.quick else 20)
     results["budget"] = budget.measure(args.quick)
+    results["blocklist"] = blocklist.measure(args.quick)
     from inference_api.sandbox import close_pool
 
     close_pool()  # the decoders this process started for the stage timings

@@ -94,7 +94,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "origins allowed to post the admin's forms behind a TLS proxy, e.g. "
              "`https://admin.example.com`"),
     Variable("CORS_ALLOWED_ORIGINS", "empty (no cross-origin access)",
-             "exact origins allowed to call `/api/v1/` from a browser (never `*`)"),
+             "exact origins allowed to call `/api/v1/` from a browser (never `*`); a "
+             "browser's request from any other origin is refused 403 `origin_not_allowed`"),
     Variable(
         "SECURE_SSL_REDIRECT",
         "`true`",
@@ -229,6 +230,10 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("AUTO_BLOCK_FOR", "`1h`",
              "how long an automatic block lasts (reason \"automatic\", listed apart and liftable "
              "in the admin)"),
+    Variable("AUTO_BLOCK_MAX_IN_FORCE", "`100000`",
+             "automatic blocks in force at once; past it a client at the threshold is not "
+             "blocked, `inference_api_auto_blocks_refused_total` counts it and the console "
+             "warns (from 80%)"),
     Variable(
         "TRUSTED_PROXIES",
         "empty",
@@ -244,10 +249,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("ADMIN_ALLOWED_NETWORKS", "empty (anyone)",
              "CIDRs of clients that may reach `/admin/`; anyone else gets 404"),
     Variable("ADMIN_LOGIN_FAILURE_LIMIT", "`5`",
-             "failed admin logins before the username, and separately the address, is locked "
-             "out (django-axes)"),
+             "failed admin logins before the address (IPv6: its /64), and separately a "
+             "username from that address, is locked out (django-axes; never a username "
+             "alone)"),
     Variable("ADMIN_LOGIN_COOLOFF_MINUTES", "`15`",
-             "how long a lockout lasts (answered 429; listed in the admin under *Axes*)"),
+             "how long a lockout lasts (answered 429 with a page saying why; listed in the "
+             "admin under *Axes*)"),
     Variable("ADMIN_REQUIRE_2FA", "`false`",
              "staff also need a TOTP token (django-otp); enrol each staff user's device first; "
              "`preflight` warns while it is off"),

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 
 
 class InferenceApiConfig(AppConfig):
@@ -9,19 +9,17 @@ class InferenceApiConfig(AppConfig):
     verbose_name = "Inference API"
 
     def ready(self) -> None:
-        from .admission.blocklist import clear_blocklist_cache
+        from .admission.blocklist import remember_network, update_index
         from .admission.plans import forget_plans
         from .models import BlockedClient, ExtractionFlag, KeyPlan, Plan
         from .operations.checklist import register_checks
 
         register_checks()
-        # Every worker reads the blocklist through the shared cache: a change drops it.
-        post_save.connect(
-            clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_save"
-        )
-        post_delete.connect(
-            clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_delete"
-        )
+        # Every worker reads the blocklist through its index in the shared
+        # cache: a change updates the entries of the networks it touched.
+        pre_save.connect(remember_network, sender=BlockedClient, dispatch_uid="blocklist_before")
+        post_save.connect(update_index, sender=BlockedClient, dispatch_uid="blocklist_save")
+        post_delete.connect(update_index, sender=BlockedClient, dispatch_uid="blocklist_delete")
         # A plan edited here applies here at once, elsewhere within PLAN_CACHE_SECONDS.
         for model in (Plan, KeyPlan, ExtractionFlag):
             uid = f"plans_{model.__name__}"

@@ -207,6 +207,17 @@ class MetricsForbidden(ApiError):
     message = "Metrics are not available to this client."
 
 
+class OriginNotAllowed(ApiError):
+    """A browser page on another origin than CORS_ALLOWED_ORIGINS (or the API's own) sent this."""
+
+    status = HTTPStatus.FORBIDDEN
+    code = "origin_not_allowed"
+    message = (
+        "Web pages on this origin may not call the API; call it from your own server, "
+        "or ask for the origin to be allowed."
+    )
+
+
 class InternalError(ApiError):
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     code = "internal_error"

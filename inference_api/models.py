@@ -216,7 +216,11 @@ class BlockedClient(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["active", "expires_at"], name="blocked_in_force_idx")]
+        indexes = [
+            models.Index(fields=["active", "expires_at"], name="blocked_in_force_idx"),
+            # The blocklist's index asks for one client's blocks by network.
+            models.Index(fields=["network"], name="blocked_network_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.network

@@ -102,7 +102,7 @@ UPLOAD_REQUEST = {
 ERROR_STATUSES: dict[int, str] = {
     400: "The form is wrong.",
     401: "An API key is required or the one sent is invalid.",
-    403: "This client is blocked.",
+    403: "This client is blocked, or a web page on a foreign origin sent the request.",
     413: "The upload is over the byte cap (declared or streamed).",
     415: (
         "The body is neither a form nor an image; the image's format is not JPEG, PNG or "

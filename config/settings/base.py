@@ -146,7 +146,12 @@ if REDIS_URL:
         },
     }
 else:
-    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # The blocklist's index holds an entry per blocked client: the default
+    # cull at 300 entries would drop blocks.
+    _cache = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    }
 CACHES = {
     "default": {**_cache, "KEY_PREFIX": "ia"},
     "ratelimit": {**_cache, "KEY_PREFIX": "rl"},
@@ -278,8 +283,12 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 AUTO_BLOCK_FLAGGED = env.int("AUTO_BLOCK_FLAGGED", default=5)
 AUTO_BLOCK_WINDOW = _env_duration("AUTO_BLOCK_WINDOW", "10m")
 AUTO_BLOCK_FOR = _env_duration("AUTO_BLOCK_FOR", "1h")
+# At most this many automatic blocks in force: past it, none is made (alarm).
+AUTO_BLOCK_MAX_IN_FORCE = env.int("AUTO_BLOCK_MAX_IN_FORCE", default=100_000)
 if AUTO_BLOCK_FLAGGED < 0:
     raise ImproperlyConfigured(f"AUTO_BLOCK_FLAGGED={AUTO_BLOCK_FLAGGED} must not be negative")
+if AUTO_BLOCK_MAX_IN_FORCE < 1:
+    raise ImproperlyConfigured(f"AUTO_BLOCK_MAX_IN_FORCE={AUTO_BLOCK_MAX_IN_FORCE} must be >= 1")
 # gunicorn's listening address: read here (gunicorn's config reads it too) so
 # that preflight can refuse a published gunicorn without a proxy in front.
 GUNICORN_BIND = env.str("GUNICORN_BIND", default="127.0.0.1:8000")
@@ -298,13 +307,15 @@ ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
-# django-axes: a username, and separately an address, is locked out after
-# ADMIN_LOGIN_FAILURE_LIMIT failures until ADMIN_LOGIN_COOLOFF_MINUTES pass
-# without one. The address is the client's as clients.py resolves it.
+# django-axes: an address (IPv6: its /64), and separately a username from that
+# address, is locked out after ADMIN_LOGIN_FAILURE_LIMIT failures until
+# ADMIN_LOGIN_COOLOFF_MINUTES pass without one. Never a username alone, or
+# anyone could lock staff out (console/lockout.py says why and how).
 AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "inference_api.admission.clients.client_ip"
+AXES_LOCKOUT_PARAMETERS = "inference_api.console.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "inference_api.console.lockout.login_client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/inference_api/login_locked.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429

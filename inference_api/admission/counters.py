@@ -1,11 +1,12 @@
 """The admission's one round trip to the shared cache per request: blocklist, rate, allowances.
 
-Step 1 needs from the cache every worker shares: the blocklist as cached
-(`blocklist`), this request's count in its rate window, and what its plan's
-allowances have used (`plans`). With Redis all of it goes in one pipeline:
-GET the cached blocklist, and one Lua script that counts the request in
-its rate window and, only when the request is within its rate and every
-allowance, counts it against the request allowances too. The script runs
+Step 1 needs from the cache every worker shares: the blocklist index's few
+entries for this client (`blockindex.keys_for`), this request's count in its
+rate window, and what its plan's allowances have used (`plans`). With Redis
+all of it goes in one pipeline: MGET the index's entries, and one Lua
+script that counts the request in its rate window and, only when the
+request is within its rate and every allowance, counts it against the
+request allowances too. The script runs
 atomically on the server, so counts are exact across workers and replicas:
 no two requests can both take the last unit of an allowance. Megapixel
 allowances are read here and charged once the upload's header is known
@@ -90,12 +91,13 @@ class Counted:
 
 @dataclass(frozen=True)
 class Tally:
-    """What the round trip found: the cached blocklist, the counters, the verdict.
+    """What the round trip found: the blocklist index's entries, the counters, the verdict.
 
-    `blocks` is None when the blocklist is not cached.
+    `listed` holds the value of each entry asked for, in order (None where
+    it is not cached).
     """
 
-    blocks: list | None
+    listed: tuple
     rate: Counted
     allowances: tuple[Counted, ...] = ()
     verdict: int = ADMITTED
@@ -148,29 +150,31 @@ def counters_of(bucket: str, terms: Terms, now: float | None = None) -> list[Cou
     return found
 
 
-def tally(bucket: str, terms: Terms, blocklist_key: str) -> Tally:
-    """Count one request in `bucket` on `terms` and read the cached blocklist, at once.
+def tally(bucket: str, terms: Terms, listed_keys: tuple[str, ...]) -> Tally:
+    """Count one request in `bucket` on `terms` and read the entries `listed_keys`, at once.
 
     Raises one of CACHE_ERRORS when the cache cannot be reached.
     """
     counters, blocklist = caches[RATELIMIT_CACHE], caches[BLOCKLIST_CACHE]
     wanted = counters_of(bucket, terms)
     if _same_redis(counters, blocklist):
-        raw, values = _redis_round_trip(counters, blocklist, blocklist_key, wanted)
-        blocks = None if raw is None else blocklist._cache._serializer.loads(raw)
+        raw, values = _redis_round_trip(counters, blocklist, listed_keys, wanted)
+        loads = blocklist._cache._serializer.loads
+        listed = tuple(None if value is None else loads(value) for value in raw)
     else:
-        blocks = blocklist.get(blocklist_key)
+        found = blocklist.get_many(listed_keys)
+        listed = tuple(found.get(key) for key in listed_keys)
         values = _count_in_django_cache(counters, wanted)
-    return _tally(blocks, wanted, values)
+    return _tally(listed, wanted, values)
 
 
-def _tally(blocks: list | None, wanted: list[Counter], values: list[int]) -> Tally:
+def _tally(listed: tuple, wanted: list[Counter], values: list[int]) -> Tally:
     *used, verdict = values
     counted = [
         Counted(c.name, int(u), c.limit, c.window.seconds_left, c.window.period, c.unit)
         for c, u in zip(wanted, used, strict=True)
     ]
-    return Tally(blocks=blocks, rate=counted[0], allowances=tuple(counted[1:]), verdict=verdict)
+    return Tally(listed=listed, rate=counted[0], allowances=tuple(counted[1:]), verdict=verdict)
 
 
 def _script_arguments(wanted: list[Counter]) -> list:
@@ -180,19 +184,19 @@ def _script_arguments(wanted: list[Counter]) -> list:
     return arguments
 
 
-def _redis_round_trip(counters, blocklist, blocklist_key: str, wanted: list[Counter]):
+def _redis_round_trip(counters, blocklist, listed_keys: tuple[str, ...], wanted: list[Counter]):
     client = _client(counters)
     keys = [counters.make_and_validate_key(c.key) for c in wanted]
-    listed = blocklist.make_and_validate_key(blocklist_key)
+    listed = [blocklist.make_and_validate_key(key) for key in listed_keys]
     arguments = _script_arguments(wanted)
     sha = _script_sha.get("count") or _load_script(client)
     try:
-        raw, values = client.pipeline(transaction=False).get(listed).evalsha(
+        raw, values = client.pipeline(transaction=False).mget(listed).evalsha(
             sha, len(keys), *keys, *arguments
         ).execute()
     except NoScriptError:  # the server restarted or flushed its scripts
         sha = _load_script(client)
-        raw, values = client.pipeline(transaction=False).get(listed).evalsha(
+        raw, values = client.pipeline(transaction=False).mget(listed).evalsha(
             sha, len(keys), *keys, *arguments
         ).execute()
     return raw, values

@@ -19,6 +19,7 @@ from ..admission import autoblock
 from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
+from ..operations import metrics
 from . import extraction, quarantine, quarantine_budget
 from .usage import count_usage
 
@@ -35,6 +36,7 @@ AGGREGATED_OUTCOMES = frozenset(
     {
         "rate_limited",
         "blocked",
+        "origin_not_allowed",
         "invalid_api_key",
         "method_not_allowed",
         "not_found",
@@ -156,9 +158,22 @@ def _write(story: Story) -> None:
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
         return
-    if not story.outcome.flagged or quarantine_budget.flagged_cap_reached(fields["client_key"]):
+    if not story.outcome.flagged:
         AuditLog.objects.create(**fields)
         return
+    if quarantine_budget.flagged_cap_reached(fields["client_key"]):
+        AuditLog.objects.create(**fields)
+    else:
+        _write_flagged(story, fields)
+    # Every flagged refusal counts towards an automatic block, kept or not:
+    # the quarantine's caps decide what is stored, never who is blocked.
+    counted = autoblock.count_flagged_upload(client_ip=fields["client_ip"])
+    if counted.capacity is not None:
+        metrics.observe_auto_blocks(counted.capacity, refused=counted.refused)
+
+
+def _write_flagged(story: Story, fields: dict) -> None:
+    """The audit row and its FlaggedUpload, with the bytes kept if the quarantine has room."""
     received = story.received
     placement = quarantine.keep(
         received.data if received else None,
@@ -176,7 +191,6 @@ def _write(story: Story) -> None:
             file=placement.file,
             not_stored=placement.not_stored,
         )
-    autoblock.count_flagged_upload(client_ip=entry.client_ip)
 
 
 def _count_refusal(fields: dict) -> None:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..admission.autoblock import AUTOMATIC_REASON
-from ..admission.blocklist import find_block
+from ..admission.blocklist import is_blocked
 from ..models import BlockedClient, ExtractionFlag, FlaggedUpload
 from . import charts, overview
 from .blocking import block_url
@@ -75,7 +75,7 @@ def _chart(data: overview.Overview):
 
 
 def _rows(counts, what: str, window, may_block: bool) -> list[ClientRow]:
-    # find_block reads the cached blocklist: no query per row.
+    # is_blocked reads the blocklist's index in the cache: no query per row.
     return [
         ClientRow(
             client=row.client,
@@ -84,7 +84,7 @@ def _rows(counts, what: str, window, may_block: bool) -> list[ClientRow]:
             block_url=block_url(row.client, f"{row.count} {what} in the {window.label}")
             if may_block
             else "",
-            blocked=find_block(row.client.split("/")[0]) is not None,
+            blocked=is_blocked(row.client.split("/")[0]),
         )
         for row in counts
     ]
