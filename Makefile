@@ -59,10 +59,10 @@ lint: $(VENV)/.dev-installed
 readme:
 	$(PYTHON) -m config.environment
 
-## system-deps: Debian packages the browser and proxy tests use (needs root)
+## system-deps: Debian packages the browser, proxy and multi-host tests use (needs root)
 system-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx > /dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx socat > /dev/null
 
 ## image-test: build the production image and smoke-test it in a container engine
 ## (as root it starts its own dockerd when none runs; skipped with a reason otherwise)
