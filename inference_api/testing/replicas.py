@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from .netns import Host
-from .servers import BIN, GUNICORN_CONF, REPO
+from .servers import BIN, GUNICORN_CONF, REPO, worker_pids
 
 PORT = 8000
 
@@ -127,6 +127,21 @@ class Replica:
             pass
         self.process.wait()
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this gunicorn's processes: master, workers, decoders.
+
+        Each live process's own time and that of its children it has reaped
+        (decoders that were replaced), as a container's cgroup would count it.
+        """
+        if self.process is None:
+            return 0.0
+        pending, total = [self.process.pid], 0.0
+        while pending:
+            pid = pending.pop()
+            total += _cpu_with_reaped_children(pid)
+            pending += worker_pids(pid)
+        return total
+
     def log(self) -> str:
         paths = sorted(self.log_dir.glob(f"{self.name}-*.log"))
         return "".join(path.read_text(errors="replace") for path in paths)
@@ -138,3 +153,12 @@ class Replica:
             if line.startswith("{") and '"inference_api.requests"' in line:
                 found.add(json.loads(line)["request_id"])
         return found
+
+
+def _cpu_with_reaped_children(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14 to 17 of stat(5).
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")

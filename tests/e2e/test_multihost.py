@@ -18,6 +18,7 @@ what they prove and how to rerun them.
 
 import os
 import re
+import resource
 import tempfile
 import threading
 import time
@@ -172,8 +173,14 @@ def fleet() -> Iterator[Fleet]:
             import subprocess
             import sys
 
+            before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
             subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                            cwd=REPO, env={**env, "DATABASE_URL": database}, check=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            # What the migrate Job needs (deploy/k8s/migrate-job.yaml's requests).
+            report("migrate", wall_s=round(time.monotonic() - started, 1),
+                   cpu_s=round(after.ru_utime + after.ru_stime
+                               - before.ru_utime - before.ru_stime, 1))
             replicas = [
                 Replica(f"replica-{i}", host, env, tmp) for i, host in enumerate(network.hosts)
             ]
@@ -297,7 +304,10 @@ def judge(title: str, fleet: Fleet, tally: Tally, **extra) -> dict[str, list[str
 
 
 def test_a_replica_cut_off_mid_load_loses_nothing_and_rejoins(fleet):
-    cut = fleet.replicas[1]
+    survivor, cut = fleet.replicas
+    idle_cpu, idle_from = survivor.cpu_seconds(), time.monotonic()
+    time.sleep(2)
+    idle_cores = (survivor.cpu_seconds() - idle_cpu) / (time.monotonic() - idle_from)
     with SteadyLoad(fleet.edge.url, clients=2) as load:
         time.sleep(3)
         cut_at = time.monotonic()
@@ -314,7 +324,9 @@ def test_a_replica_cut_off_mid_load_loses_nothing_and_rejoins(fleet):
     tally = load.tally()
     during = tally.between(cut_at, restored_at)
     by = judge("cut off", fleet, tally, cut_seconds=round(restored_at - cut_at, 1),
-               answered_while_cut=during.answered, refused_while_cut=during.refused)
+               answered_while_cut=during.answered, refused_while_cut=during.refused,
+               # What an idle replica uses (deploy/k8s/deployment.yaml's CPU request).
+               idle_cores=round(idle_cores, 3))
     late = [a for a in tally.answers if a.answered and a.request_id in set(by[cut.name])
             and a.started > restored_at]
     assert during.answered > 0, "the survivor kept serving"
@@ -360,8 +372,10 @@ def test_a_new_model_rolls_out_without_downtime(fleet):
         # A pin that does not match the stored file (the v2 file pinned with v1's
         # hash, as a typo in the ConfigMap would): that replica never gets ready.
         phases.append(("wrong pin", time.monotonic()))
+        alone_cpu = second.cpu_seconds()
         assert not replace(fleet, first, settle=6,
                            MODEL_FILE_NAME=v2_name, MODEL_SHA256=v1_sha)
+        alone_cores = (second.cpu_seconds() - alone_cpu) / (time.monotonic() - phases[-1][1])
         status, body = first.readiness()
         phases.append(("rollout", time.monotonic()))
         assert replace(fleet, first, MODEL_FILE_NAME=v2_name, MODEL_SHA256=v2_sha)
@@ -372,8 +386,13 @@ def test_a_new_model_rolls_out_without_downtime(fleet):
     tally = load.tally()
     seen = {name: tally.between(start, end).versions()
             for (name, start), (_, end) in zip(phases, phases[1:], strict=False)}
+    alone = tally.between(phases[0][1], phases[1][1])
     judge("model rollout", fleet, tally, versions_per_phase=seen,
-          refused_pin={"status": status, "failed": body.get("failed")})
+          refused_pin={"status": status, "failed": body.get("failed")},
+          # One replica (one sync worker) serving the whole load alone: the CPU
+          # it used (deploy/k8s/deployment.yaml's requests are sized from it).
+          alone_rps=round(alone.sent / (phases[1][1] - phases[0][1]), 1),
+          alone_cores=round(alone_cores, 2))
     assert status == 503 and body["failed"] == ["model"]
     assert "does not match the pinned" in first.log()
     assert set(seen["wrong pin"]) == {V1}, "the old replica served alone"
