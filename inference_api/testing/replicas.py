@@ -127,6 +127,21 @@ class Replica:
             pass
         self.process.wait()
 
+    def kill_busy_worker(self, timeout: float = 5) -> tuple[int, bool]:
+        """SIGKILLs this replica's worker, caught running if it can be: (its pid, caught busy).
+
+        A sync worker in state R is computing a request (decode or forward
+        pass); one that is never seen running in `timeout` is killed anyway.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            [worker] = worker_pids(self.process.pid)[:1] or [0]
+            busy = bool(worker) and _state(worker) == "R"
+            if worker and (busy or time.monotonic() > deadline):
+                os.kill(worker, signal.SIGKILL)
+                return worker, busy
+            time.sleep(0.002)
+
     def cpu_seconds(self) -> float:
         """CPU time used so far by this gunicorn's processes: master, workers, decoders.
 
@@ -162,3 +177,10 @@ def _cpu_with_reaped_children(pid: int) -> float:
         return 0.0
     # utime, stime, cutime, cstime: fields 14 to 17 of stat(5).
     return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
