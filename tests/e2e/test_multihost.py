@@ -19,11 +19,14 @@ what they prove and how to rerun them.
 import os
 import re
 import resource
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -48,7 +51,7 @@ from inference_api.testing.servers import (
     worker_pids,
 )
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 KEY_ID, SECRET = "multihost-key", "multihost-secret"
 MODELS, QUARANTINE = "models", "quarantine"
@@ -66,13 +69,15 @@ class Fleet:
     redis_url: str
     models: dict[str, tuple[str, str]]  # version -> (file name, SHA-256)
     network: netns.Network
+    in_service: set[str] = field(default_factory=set)  # the addresses nginx sends to
 
     def serving(self) -> set[str]:
-        return set(self._serving)
+        return set(self.in_service)
 
     def route(self, serving: set[str]) -> None:
-        self._serving = set(serving)
-        self.edge.route(self._serving)
+        """nginx sends new requests to `serving` only, once this returns."""
+        self.in_service = set(serving)
+        self.edge.route(self.in_service)
 
     def audited(self, request_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
         """request id -> the (outcome, model version) of each of its audit rows."""
@@ -105,15 +110,13 @@ class Fleet:
 def on_the_bridge(url: str, gateway: str) -> str:
     """`url` with its host replaced by the bridge address (where the relay listens)."""
     parsed = urlparse(url)
-    return urlunparse(parsed._replace(netloc=f"{parsed.username or ''}"
-                                      f"{'@' if parsed.username else ''}{gateway}:{parsed.port}"))
+    userinfo, _, _ = parsed.netloc.rpartition("@")
+    hostport = f"{gateway}:{parsed.port}"
+    return urlunparse(parsed._replace(netloc=f"{userinfo}@{hostport}" if userinfo else hostport))
 
 
 def export_release(env: dict[str, str], name: str, version: str) -> str:
     """`manage.py export_model --model-version` into the S3 bucket; the printed SHA-256."""
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "manage.py", "export_model", "--name", name, "--model-version", version],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -149,8 +152,20 @@ def replica_env(gateway: str, database: str, redis_url: str, s3: str, tmp: Path)
     }
 
 
+def migrate(env: dict[str, str]) -> None:
+    """The schema, as the migrate Job applies it; prints what that run cost."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                   cwd=REPO, env=env, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # What the migrate Job needs (deploy/k8s/migrate-job.yaml's requests).
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    report("migrate", wall_s=round(time.monotonic() - started, 1), cpu_s=round(cpu, 1))
+
+
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
+    """Two replicas on hosts of their own behind nginx, serving model V1; all removed after."""
     unavailable = netns.namespaces_unavailable()
     services.require(not unavailable, "Linux network namespaces", unavailable or "")
     services.require(os.path.exists(netns.SOCAT), "socat", "run `make system-deps`")
@@ -167,21 +182,8 @@ def fleet() -> Iterator[Fleet]:
                 moto_server(free_port(), tmp / "moto.log", host=gateway) as s3:
             s3_client(s3, KEY_ID, SECRET, buckets=(MODELS, QUARANTINE))
             env = replica_env(gateway, database, redis_url, s3, tmp)
-            models = {V2: ("lite0-v2.pt", export_release({**env, "DATABASE_URL": database},
-                                                         "lite0-v2.pt", V2))}
-            models[V1] = ("lite0-v1.pt", export_release({**env, "DATABASE_URL": database},
-                                                        "lite0-v1.pt", V1))
-            import subprocess
-            import sys
-
-            before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
-            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                           cwd=REPO, env={**env, "DATABASE_URL": database}, check=True)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            # What the migrate Job needs (deploy/k8s/migrate-job.yaml's requests).
-            report("migrate", wall_s=round(time.monotonic() - started, 1),
-                   cpu_s=round(after.ru_utime + after.ru_stime
-                               - before.ru_utime - before.ru_stime, 1))
+            on_this_machine = {**env, "DATABASE_URL": database}
+            models = {V1: ("lite0-v1.pt", export_release(on_this_machine, "lite0-v1.pt", V1))}
             replicas = [
                 Replica(f"replica-{i}", host, env, tmp) for i, host in enumerate(network.hosts)
             ]
@@ -190,12 +192,18 @@ def fleet() -> Iterator[Fleet]:
             try:
                 for replica in replicas:
                     replica.start(MODEL_FILE_NAME=models[V1][0], MODEL_SHA256=models[V1][1])
+                # While the replicas start (no traffic before nginx does): the schema
+                # and the second release, at once, to keep the setup short.
+                with ThreadPoolExecutor(2) as pool:
+                    schema = pool.submit(migrate, on_this_machine)
+                    v2 = pool.submit(export_release, on_this_machine, "lite0-v2.pt", V2)
+                    schema.result()
+                    models[V2] = ("lite0-v2.pt", v2.result())
                 for replica in replicas:
                     replica.wait_ready()
                 edge.start({r.address for r in replicas})
-                built = Fleet(replicas, edge, database, redis_url, models, network)
-                built._serving = {r.address for r in replicas}
-                yield built
+                yield Fleet(replicas, edge, database, redis_url, models, network,
+                            in_service={r.address for r in replicas})
             finally:
                 edge.stop()
                 for replica in replicas:
@@ -455,8 +463,6 @@ def test_the_namespaces_links_and_processes_are_removed_even_on_failure(tmp_path
     services.require(not unavailable, "Linux network namespaces", unavailable or "")
     started: list[int] = []
     with pytest.raises(RuntimeError, match="boom"), netns.private_network(1) as network:
-        import subprocess
-
         sleeper = subprocess.Popen(network.hosts[0].command(["sleep", "300"]))
         started.append(sleeper.pid)
         threading.Thread(target=sleeper.wait, daemon=True).start()
