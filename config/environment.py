@@ -191,6 +191,30 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("RATE_LIMIT_PER_KEY", "`300/m` (test: `100000/m`)",
              "per API key; a request with a valid key counts in the key's bucket instead of "
              "the address's", read_by=(BASE, TEST)),
+    Variable("ANONYMOUS_PLAN", "empty",
+             "the plan (by name, see the admin's Plans) of clients without an API key; empty: "
+             "`RATE_LIMIT_PER_IP`, no allowance, top 5 labels at 6 decimals"),
+    Variable("DEFAULT_KEY_PLAN", "empty",
+             "the plan of API keys that have none of their own; empty: `RATE_LIMIT_PER_KEY`, no "
+             "allowance, top 5 labels at 6 decimals"),
+    Variable("PLAN_CACHE_SECONDS", "`30`",
+             "how long a worker keeps a plan before reading it again: an admin edit applies "
+             "everywhere within this time"),
+    Variable("EXTRACTION_WINDOW", "`100`",
+             "model-extraction signals: how many of a key's (or address's) last queries are "
+             "kept and judged"),
+    Variable("EXTRACTION_WINDOW_SECONDS", "`86400`",
+             "how long a key's window of queries is kept after its last query"),
+    Variable("EXTRACTION_MIN_QUERIES", "`20`",
+             "classified queries in the window before a key can be flagged"),
+    Variable("EXTRACTION_QUERIES_PER_IMAGE", "`5`",
+             "queries per distinct image (near-duplicates grouped) at which a key is flagged "
+             "in the console"),
+    Variable("EXTRACTION_NEAR_BITS", "`8`",
+             "fingerprints (64-bit hashes of what the model saw) within this many bits are "
+             "near-duplicates"),
+    Variable("EXTRACTION_DOWNGRADE", "`false`",
+             "a flagged key's answers carry labels only until a person lifts the flag"),
     Variable("RATELIMIT_FAIL_OPEN", "`false`",
              "when Redis is unreachable: `false` answers 503 `service_unavailable`, `true` lets "
              "requests through; a warning is logged either way"),

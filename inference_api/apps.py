@@ -10,7 +10,8 @@ class InferenceApiConfig(AppConfig):
 
     def ready(self) -> None:
         from .admission.blocklist import clear_blocklist_cache
-        from .models import BlockedClient
+        from .admission.plans import forget_plans
+        from .models import BlockedClient, ExtractionFlag, KeyPlan, Plan
         from .operations.checklist import register_checks
 
         register_checks()
@@ -21,3 +22,8 @@ class InferenceApiConfig(AppConfig):
         post_delete.connect(
             clear_blocklist_cache, sender=BlockedClient, dispatch_uid="blocklist_delete"
         )
+        # A plan edited here applies here at once, elsewhere within PLAN_CACHE_SECONDS.
+        for model in (Plan, KeyPlan, ExtractionFlag):
+            uid = f"plans_{model.__name__}"
+            post_save.connect(forget_plans, sender=model, dispatch_uid=f"{uid}_save")
+            post_delete.connect(forget_plans, sender=model, dispatch_uid=f"{uid}_delete")

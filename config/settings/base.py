@@ -245,6 +245,25 @@ FILE_UPLOAD_HANDLERS = ["inference_api.upload.body.CappedMemoryUploadHandler"]
 RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="30/m")
 RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="300/m")
 RATELIMIT_USE_CACHE = "ratelimit"
+# Plans (inference_api.admission.plans): the Plan (by name, edited in the admin)
+# of anonymous clients and of keys without one; empty: the built-in plan, with
+# the rate above, no allowance and the full output.
+ANONYMOUS_PLAN = env.str("ANONYMOUS_PLAN", default="")
+DEFAULT_KEY_PLAN = env.str("DEFAULT_KEY_PLAN", default="")
+# How long a worker keeps a plan before reading it again (an admin edit's delay).
+PLAN_CACHE_SECONDS = env.float("PLAN_CACHE_SECONDS", default=30.0)
+# Model-extraction signals (inference_api.audit.extraction): the last
+# EXTRACTION_WINDOW queries of a key or address, kept EXTRACTION_WINDOW_SECONDS;
+# flagged once EXTRACTION_MIN_QUERIES classified ones average
+# EXTRACTION_QUERIES_PER_IMAGE queries per distinct image (near-duplicates:
+# fingerprints within EXTRACTION_NEAR_BITS of 64). EXTRACTION_DOWNGRADE: a
+# flagged key's answers carry labels only until the flag is lifted.
+EXTRACTION_WINDOW = env.int("EXTRACTION_WINDOW", default=100)
+EXTRACTION_WINDOW_SECONDS = env.int("EXTRACTION_WINDOW_SECONDS", default=86400)
+EXTRACTION_MIN_QUERIES = env.int("EXTRACTION_MIN_QUERIES", default=20)
+EXTRACTION_QUERIES_PER_IMAGE = env.float("EXTRACTION_QUERIES_PER_IMAGE", default=5.0)
+EXTRACTION_NEAR_BITS = env.int("EXTRACTION_NEAR_BITS", default=8)
+EXTRACTION_DOWNGRADE = env.bool("EXTRACTION_DOWNGRADE", default=False)
 # When the rate-limit cache is unreachable: refuse (false) or let through (true).
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
@@ -269,7 +288,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_METHODS = ("POST", "OPTIONS")
 CORS_ALLOW_CREDENTIALS = False
-CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy")
 # A browser must be allowed to send the API key header, or keyed calls fail preflight.
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
@@ -314,7 +333,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["inference_api.upload.multipart.UploadParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "inference_api.upload.multipart.UploadParser",
+        "inference_api.upload.raw.RawImageParser",
+        "inference_api.upload.raw.OctetStreamParser",
+    ],
     "EXCEPTION_HANDLER": "inference_api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -19,7 +19,8 @@ from ..admission import autoblock
 from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
-from . import quarantine, quarantine_budget
+from . import extraction, quarantine, quarantine_budget
+from .usage import count_usage
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def entry_fields(story: Story) -> dict:
         "outcome": story.outcome.code or "unknown",
         "declared_content_type": received.content_type if received else arrival.content_type,
         "bytes_received": max(received.size, 0) if received else 0,
+        "upload_via": received.via if received else "",
         "latency_ms": round(story.latency_ms, 3),
         "user_agent": arrival.user_agent,
     }
@@ -140,7 +142,9 @@ def _write_isolated(story: Story) -> None:
 
 
 def _write(story: Story) -> None:
+    count_usage(story)
     fields = entry_fields(story)
+    extraction.observe(story, fields["client_key"])
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
         return
@@ -149,7 +153,9 @@ def _write(story: Story) -> None:
         return
     received = story.received
     placement = quarantine.keep(
-        received.data if received else None, client_key=fields["client_key"]
+        received.data if received else None,
+        client_key=fields["client_key"],
+        outcome=story.outcome.code,
     )
     with transaction.atomic():
         entry = AuditLog.objects.create(**fields)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ..admission.autoblock import AUTOMATIC_REASON
 from ..admission.blocklist import find_block
-from ..models import BlockedClient, FlaggedUpload
+from ..models import BlockedClient, ExtractionFlag, FlaggedUpload
 from . import charts, overview
 from .blocking import block_url
 
@@ -129,4 +129,8 @@ def review_queue(request: HttpRequest) -> list[tuple[str, int, str]]:
         query = urlencode({"kind": "automatic", "in_force": "yes"})
         url = f"{reverse('admin:inference_api_blockedclient_changelist')}?{query}"
         items.append(("automatic blocks in force", automatic, url))
+    if request.user.has_perm("inference_api.view_extractionflag"):
+        flagged = ExtractionFlag.objects.filter(lifted_at__isnull=True).count()
+        url = reverse("admin:inference_api_usage")
+        items.append(("clients flagged for extraction", flagged, url))
     return items

@@ -145,14 +145,14 @@ def wait_for_fresh_window(buckets: list[str], period: int, needed: float) -> dic
 
     A live server's limiter reads its own process's clock, which a test
     cannot pin: a test whose requests must share one window starts right
-    after a window began instead. django-ratelimit staggers the windows per
+    after a window began instead. The counters stagger the windows per
     bucket value (`ip:127.0.0.1`, `ip:2001:db8::/64`, `key:<prefix>`);
     the returned ends are the last second of each window, as it computes them.
     """
-    from django_ratelimit.core import _get_window
+    from inference_api.admission.windows import window_end
 
     while True:
-        ends = {bucket: _get_window(bucket, period) for bucket in buckets}
+        ends = {bucket: window_end(bucket, period) for bucket in buckets}
         soonest = min(ends.values()) + 1  # the window ends after its last second
         if soonest - time.time() >= needed:
             return ends

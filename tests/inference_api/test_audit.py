@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inference_api.audit import trail
-from inference_api.models import AuditLog, FlaggedUpload
+from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
 
 from .audit_support import make_record
@@ -76,7 +76,8 @@ def test_it_writes_one_row_for_each_refusal(outcome, status):
 
 # In autocommit, as in production: no test transaction adds savepoints.
 @pytest.mark.django_db(transaction=True)
-def test_a_flood_of_rate_limited_requests_costs_one_update_each():
+def test_a_flood_of_rate_limited_requests_costs_two_updates_each():
+    # One for the aggregated audit row, one for the day's usage row: bounded, never an INSERT.
     first = make_record(outcome="rate_limited")
     trail.audit(first.story(HTTPStatus.TOO_MANY_REQUESTS, 1.0))
 
@@ -89,7 +90,9 @@ def test_a_flood_of_rate_limited_requests_costs_one_update_each():
     assert (row.outcome, row.count, row.request_id) == ("rate_limited", 200, first.request_id)
     assert row.last_seen_at >= row.created_at
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    assert statements == ["UPDATE"] * 199
+    assert statements == ["UPDATE"] * 2 * 199
+    usage = UsageDay.objects.get()
+    assert (usage.outcome, usage.requests, usage.megapixels) == ("rate_limited", 200, 0.0)
 
 
 def test_it_keeps_one_counted_row_per_client_per_window(monkeypatch):

@@ -58,7 +58,7 @@ def flag(ip: str, n: int = 0, outcome: str = "invalid_image") -> FlaggedUpload:
 
 def mixed_traffic() -> None:
     for _ in range(3):
-        audit(200, "ok", ip="192.0.2.1", model_version="v1")
+        audit(200, "ok", ip="192.0.2.1", top_label="cup", top_score=0.9, model_version="v1")
     audit(415, "unsupported_media_type", ip="198.51.100.9")
     audit(429, "rate_limited", ip="198.51.100.9")
     audit(503, "overloaded", ip="192.0.2.1")
