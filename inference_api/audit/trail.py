@@ -20,6 +20,7 @@ from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
 from . import extraction, quarantine, quarantine_budget
+from .inflight import WORKER_DIED
 from .usage import count_usage
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def _write_isolated(story: Story) -> None:
 
 
 def _write(story: Story) -> None:
+    if _written_before_its_worker_died(story):
+        return
     count_usage(story)
     fields = entry_fields(story)
     extraction.observe(story, fields["client_key"])
@@ -169,6 +172,18 @@ def _write(story: Story) -> None:
             not_stored=placement.not_stored,
         )
     autoblock.count_flagged_upload(client_ip=entry.client_ip)
+
+
+def _written_before_its_worker_died(story: Story) -> bool:
+    """Whether gunicorn's master hands in a request its worker had already audited.
+
+    A worker clears its in-flight record after writing the row; killed in
+    between (seen in tests/e2e/test_multihost.py), it leaves the master a
+    story of a request already in the trail, which is then not written twice.
+    """
+    return story.outcome == WORKER_DIED and AuditLog.objects.filter(
+        request_id=story.arrival.request_id
+    ).exists()
 
 
 def _count_refusal(fields: dict) -> None:
