@@ -21,6 +21,7 @@ from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
 from ..operations import metrics
 from . import extraction, quarantine, quarantine_budget
+from .inflight import WORKER_DIED
 from .usage import count_usage
 
 logger = logging.getLogger(__name__)
@@ -61,16 +62,16 @@ def audit(story: Story) -> None:
     a database that refused the row is not asked again for them.
     """
     try:
-        _write_isolated(story)
-        _after_the_row(story)
+        if _write_isolated(story):
+            _after_the_row(story)
         return
     except Exception as exc:
         failure = exc
     if isinstance(failure, DatabaseError) and not connection.in_atomic_block:
         connection.close()
         try:
-            _write_isolated(story)
-            _after_the_row(story)
+            if _write_isolated(story):
+                _after_the_row(story)
             return
         except Exception as exc:
             failure = exc
@@ -142,25 +143,27 @@ def _log_lost(story: Story, failure: Exception) -> None:
     logger.error("audit row lost: %s", entry, exc_info=failure)
 
 
-def _write_isolated(story: Story) -> None:
+def _write_isolated(story: Story) -> bool:
     # Inside a caller's transaction (ATOMIC_REQUESTS, tests) a failed write must
     # roll back to a savepoint, not poison that transaction. In autocommit, the
     # usual case, no BEGIN/COMMIT is added around the one statement.
     if connection.in_atomic_block:
         with transaction.atomic():
-            _write(story)
-    else:
-        _write(story)
+            return _write(story)
+    return _write(story)
 
 
-def _write(story: Story) -> None:
+def _write(story: Story) -> bool:
+    """Write the story's row; False when it was already in the trail."""
+    if _written_before_its_worker_died(story):
+        return False
     fields = entry_fields(story)
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
-        return
+        return True
     if not story.outcome.flagged:
         AuditLog.objects.create(**fields)
-        return
+        return True
     if quarantine_budget.flagged_cap_reached(fields["client_key"]):
         AuditLog.objects.create(**fields)
     else:
@@ -170,6 +173,7 @@ def _write(story: Story) -> None:
     counted = autoblock.count_flagged_upload(client_ip=fields["client_ip"])
     if counted.capacity is not None:
         metrics.observe_auto_blocks(counted.capacity, refused=counted.refused)
+    return True
 
 
 def _write_flagged(story: Story, fields: dict) -> None:
@@ -191,6 +195,18 @@ def _write_flagged(story: Story, fields: dict) -> None:
             file=placement.file,
             not_stored=placement.not_stored,
         )
+
+
+def _written_before_its_worker_died(story: Story) -> bool:
+    """Whether gunicorn's master hands in a request its worker had already audited.
+
+    A worker clears its in-flight record after writing the row; killed in
+    between (seen in tests/e2e/test_multihost.py), it leaves the master a
+    story of a request already in the trail, which is then not written twice.
+    """
+    return story.outcome == WORKER_DIED and AuditLog.objects.filter(
+        request_id=story.arrival.request_id
+    ).exists()
 
 
 def _count_refusal(fields: dict) -> None:

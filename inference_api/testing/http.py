@@ -59,11 +59,26 @@ class Reply:
         return json.loads(self.body or b"{}")
 
 
-def post(url: str, body: bytes, headers: dict | None = None, timeout: float = 60) -> Reply:
-    """POST a prepared multipart body on a fresh connection; the time is the whole exchange."""
+def post(
+    url: str,
+    body: bytes,
+    headers: dict | None = None,
+    timeout: float = 60,
+    source: str | None = None,
+) -> Reply:
+    """POST a prepared multipart body on a fresh connection; the time is the whole exchange.
+
+    `source` is the local address to send from (another loopback address is
+    another client to the server's rate limits).
+    """
     parsed = urlparse(url)
     started = time.perf_counter()
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+    conn = http.client.HTTPConnection(
+        parsed.hostname,
+        parsed.port,
+        timeout=timeout,
+        source_address=(source, 0) if source else None,
+    )
     try:
         conn.connect()
         # As curl, browsers and requests do: no Nagle delay on the last segment.

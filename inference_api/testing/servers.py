@@ -64,6 +64,13 @@ def _database(tmp: Path) -> Iterator[str]:
     if not base.startswith("postgres"):
         yield f"sqlite:///{tmp / 'live.sqlite3'}"
         return
+    with postgres_database(base) as url:
+        yield url
+
+
+@contextmanager
+def postgres_database(base: str) -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server of `base`; dropped afterwards."""
     import psycopg
 
     name = f"live_{uuid.uuid4().hex[:12]}"
@@ -248,16 +255,16 @@ def gunicorn_server(
 
 
 @contextmanager
-def moto_server(port: int, log_path: Path) -> Iterator[str]:
-    """An S3-compatible server (moto's server mode) on loopback `port`; yields its URL."""
+def moto_server(port: int, log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """An S3-compatible server (moto's server mode) on `host`:`port`; yields its URL."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            [str(BIN / "moto_server"), "-H", host, "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 30
         while not _answers(url):

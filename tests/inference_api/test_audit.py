@@ -10,6 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inference_api.audit import trail
+from inference_api.audit.inflight import WORKER_DIED
+from inference_api.facts import Story
 from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
 
@@ -194,3 +196,25 @@ def test_an_accepted_request_is_written_after_its_connection_died(caplog):
 
     assert AuditLog.objects.filter(request_id=record.request_id).count() == 1
     assert not [r for r in caplog.records if "audit row lost" in r.getMessage()]
+
+
+def test_a_request_whose_worker_died_is_written_by_the_master():
+    arrival = make_record(outcome="ok").story(HTTPStatus.OK).arrival
+
+    trail.audit(Story(arrival=arrival, outcome=WORKER_DIED))
+
+    row = AuditLog.objects.get()
+    assert (row.request_id, row.outcome, row.status) == (arrival.request_id, "worker_died", 500)
+
+
+def test_a_request_its_worker_audited_before_dying_is_not_written_twice():
+    """Killed between its INSERT and clearing its in-flight record, the worker
+    leaves the master a request that is already in the trail."""
+    story = make_record(outcome="ok", top_label="tabby", model_version="v1").story(HTTPStatus.OK)
+    trail.audit(story)
+
+    trail.audit(Story(arrival=story.arrival, outcome=WORKER_DIED))
+
+    assert list(AuditLog.objects.values_list("request_id", "outcome")) == [
+        (story.arrival.request_id, "ok")
+    ]
