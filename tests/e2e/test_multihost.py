@@ -69,6 +69,8 @@ class Fleet:
     redis_url: str
     models: dict[str, tuple[str, str]]  # version -> (file name, SHA-256)
     network: netns.Network
+    # The replicas' environment as this machine reaches the database and Redis.
+    local_env: dict[str, str] = field(default_factory=dict)
     in_service: set[str] = field(default_factory=set)  # the addresses nginx sends to
 
     def serving(self) -> set[str]:
@@ -203,7 +205,7 @@ def fleet() -> Iterator[Fleet]:
                     replica.wait_ready()
                 edge.start({r.address for r in replicas})
                 yield Fleet(replicas, edge, database, redis_url, models, network,
-                            in_service={r.address for r in replicas})
+                            local_env=on_this_machine, in_service={r.address for r in replicas})
             finally:
                 edge.stop()
                 for replica in replicas:
@@ -228,20 +230,16 @@ def fresh_address(prefix: str, first: int, needed: float) -> str:
     raise RuntimeError("no address with a fresh window")
 
 
-def block(database: str, network: str, redis_url: str) -> None:
-    """A block as the admin makes it, written straight to the shared database."""
-    import psycopg
-
-    with psycopg.connect(database) as conn:
-        conn.execute(
-            "INSERT INTO inference_api_blockedclient (network, reason, active, created_at) "
-            "VALUES (%s, 'multi-host test', true, now())",
-            (network,),
-        )
-    # Saved through the admin, a signal drops the cached list; here, the test does.
-    cache = redis.Redis.from_url(redis_url)
-    for key in cache.scan_iter("*blocklist:v1*"):
-        cache.delete(key)
+def block(fleet: Fleet, network: str) -> None:
+    """A block as the admin makes it: saved through Django, so the shared index has it at once."""
+    script = (
+        "from inference_api.models import BlockedClient; "
+        f"BlockedClient.objects.create(network={network!r}, reason='multi-host test')"
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=REPO, env=fleet.local_env, check=True, capture_output=True, timeout=120,
+    )
 
 
 def refusals_counted(fleet: Fleet, outcome: str, client: str, expected: int) -> int:
@@ -280,7 +278,7 @@ def test_one_rate_limit_and_one_blocklist_across_replicas(fleet):
     assert aggregated == 5, "each 429 counted once, by the app (not the edge)"
 
     blocked_client = "127.0.0.250"
-    block(fleet.database, f"{blocked_client}/32", fleet.redis_url)
+    block(fleet, f"{blocked_client}/32")
     refusals = [send(fleet.edge.url, body, blocked_client) for _ in range(6)]
     total = eventually(lambda: refusals_counted(fleet, "blocked", blocked_client, 6))
     by = fleet.answered_by()
