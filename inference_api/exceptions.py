@@ -24,6 +24,7 @@ _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
     drf.ParseError: errors.MalformedRequest,
     drf.MethodNotAllowed: errors.MethodNotAllowed,
     drf.NotFound: errors.NotFound,
+    drf.NotAcceptable: errors.NotAcceptable,
     Http404: errors.NotFound,
     # Django's multipart parser, reached through request.data.
     RequestDataTooBig: errors.FileTooLarge,

@@ -107,7 +107,8 @@ class CappedBodyStream:
     Reads ask the server for at most one byte more than the limit, so going
     over is noticed without reading further. `count` is how many bytes were read.
     The server's own error for a body it cannot decode (a malformed chunk
-    size, say) becomes UnreadablePostError, a 400, not a crash.
+    size, say) becomes UnreadablePostError, a 400, not a crash; an ApiError
+    the server raises (too many chunks) is answered as it is.
     """
 
     def __init__(self, stream, limit: int) -> None:
@@ -129,8 +130,8 @@ class CappedBodyStream:
     def _call(read, size: int) -> bytes:
         try:
             return read(size)
-        except OSError:
-            raise
+        except (OSError, errors.ApiError):
+            raise  # the server's own refusal (config/gunicorn_http: too many chunks) stands
         except Exception as exc:
             raise UnreadablePostError(f"unreadable request body: {type(exc).__name__}") from exc
 

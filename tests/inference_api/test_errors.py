@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import path
 from rest_framework.views import APIView
 
+from inference_api import errors
 from inference_api.models import AuditLog
 from inference_api.operations.logging import RequestIdFilter
 
@@ -128,6 +129,19 @@ def test_a_wrong_method_on_the_api_is_a_json_405(client):
     response = client.get("/api/v1/analyze/")
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
     assert response.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "image/png", "application/xml;q=1, text/*"])
+def test_an_accept_header_json_cannot_satisfy_is_a_json_406(client, accept):
+    response = client.post("/api/v1/analyze/", {}, HTTP_ACCEPT=accept)
+    assert response.status_code == HTTPStatus.NOT_ACCEPTABLE
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": errors.NotAcceptable.message,
+        "code": "not_acceptable",
+        "request_id": response["X-Request-ID"],
+    }
+    assert AuditLog.objects.get().outcome == "not_acceptable"
 
 
 def test_the_rate_limit_refusals_follow_the_contract(client, settings):
