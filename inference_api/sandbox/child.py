@@ -1,7 +1,8 @@
 """The decoder process: reads uploads from its socket, answers with the model's input.
 
-Started by `pool.Decoder` as `python -m inference_api.sandbox.child FD`, with
-an environment that holds no secret, and imports neither Django nor torch.
+Forked by the pool's zygote (`zygote.py`, which ran `warm_up` once), or
+started as `python -m inference_api.sandbox.child FD`; either way with an
+environment that holds no secret, and importing neither Django nor torch.
 Before each job it arms the kernel's limits, so a decode over budget is
 stopped wherever it is, in Python or deep in a C decoder's loop:
 
@@ -57,6 +58,24 @@ def main(fd: int) -> None:
         protocol.send(sock, reply, body)
         if reply["retiring"]:
             os._exit(0)  # at once: the server waits for this exit
+
+
+def warm_up() -> None:
+    """Load everything a decode touches (plugins, libwebp, numpy paths): forks start warm.
+
+    One small image of each format through `prepare`, so what Pillow and the
+    walks import or load lazily is in memory before the first fork.
+    """
+    import io
+
+    from PIL import Image
+
+    model_input = ModelInput()
+    picture = Image.new("RGBA", (64, 64), (10, 20, 30, 128))
+    for image_format, mode in (("JPEG", "RGB"), ("PNG", "RGBA"), ("WEBP", "RGBA")):
+        encoded = io.BytesIO()
+        picture.convert(mode).save(encoded, image_format)
+        prepare(encoded.getvalue(), DecodeLimits(), model_input)
 
 
 def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:
