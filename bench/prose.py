@@ -470,3 +470,65 @@ Tested, not timed; the tests run in CI (`make test`).
   routing to the instance; the blocklist falls back to its last known copy.
   Once the port is open again, rows are written again.
 """
+
+
+WORKER_BOUNDS = """\
+## The worker's own parsing, and replacing a decoder (issue 20)
+
+From `bench/worker_bounds.py`, run on its own (`.venv/bin/python -m
+bench.worker_bounds`, not by `run_all.py`; it prints these tables), on
+2026-12-03 with the machine shared (load average ~3 on 2 cores): CPU
+figures hold, wall-clock ones would not. What runs in the gunicorn worker
+itself, outside the decode budget: gunicorn's decoding of a chunked body,
+the header parameters of each multipart part, the search for the parts.
+
+In-process, on each parser's worst input, gunicorn's or Django's own code
+against the bounded one served (`config/gunicorn_http.BoundedChunkedReader`,
+`inference_api/upload/parameters.py`); medians of 3:
+
+| parser | input | gunicorn's or Django's own | served (bounded) |
+| --- | --- | --- | --- |
+| transfer decoding | 200,000 chunks of 1 byte (1.2 MB on the wire) | 383.1 ms | 1.4 ms |
+| transfer decoding | 10,000 chunks of 1 KiB (10 MB) | 39.9 ms | 44.2 ms |
+| header parameters | one 8 KB Content-Disposition of `;` in quotes | 39.8 ms | 0.0 ms |
+
+The bounded reader refuses the 1-byte chunks after 64 (`too_many_chunks`);
+on real senders' chunks it costs what gunicorn's does (the count is one
+addition per chunk). Django's parameter reader is quadratic in the quotes
+before each `;`: 40 ms for one 8 KB part header, ~0.9 s over the 22 parts a
+form may hold.
+
+Through a one-worker gunicorn, directly (no proxy): each worst body the
+project builds (`inference_api/testing/bodies.py`), at the byte cap, and
+the worker's CPU for it, from /proc (median of 3; the audit row written
+after the answer included). `tests/e2e/test_worker_bounds.py` sends the
+same bodies and holds each under 250 ms; before the bounds, the 1-byte
+chunks cost gunicorn ~0.3 CPU-s per MB on the wire (~20 CPU-s for these
+63 MB: past gunicorn's timeout, the worker killed) and the part headers at
+the cap 0.83 CPU-s:
+
+| parser | worst body | bytes | answer | worker CPU |
+| --- | --- | --- | --- | --- |
+| transfer decoding | 1-byte chunks | 63,013,127 | 400 too_many_chunks | 10 ms |
+| transfer decoding | 1 KiB chunks past the cap | 10,575,235 | 413 file_too_large | 60 ms |
+| transfer decoding | 8 KB chunk extensions | 92,662,006 | 400 too_many_chunks | 0 ms |
+| header parameters | part headers at the value bound | 10,502,286 | 400 malformed_request | 30 ms |
+| header parameters | part headers at the header cap | 10,502,286 | 400 malformed_request | 20 ms |
+| multipart parts | near-boundaries to the cap | 10,486,028 | 415 content_type_mismatch | 50 ms |
+| multipart parts | empty parts to the cap | 10,502,276 | 400 malformed_request | 20 ms |
+
+Replacing a decoder that retired (a walk's `too_costly` refusal retires it):
+before, a fresh Python; now a fork of the pool's zygote
+(`inference_api/sandbox/zygote.py`), measured over 50 refusals of a 9 KB
+JPEG with 2,100 segments:
+
+| replacing a retired decoder | CPU |
+| --- | --- |
+| a fresh Python importing and warming the decoders (before) | 231 ms |
+| a fork of the warm zygote, per walk refusal (zygote and decoder) | 5.8 ms |
+
+`tests/e2e/test_refusal_storm.py`: two clients sending that JPEG 10 times a
+second each, while a third sends 640x480 photos to a 3-worker server: the
+photos' median went from 32 ms alone to 45 ms under the storm (bound: 2x).
+Before, each of the 20 refusals a second started a fresh Python.
+"""

@@ -27,6 +27,7 @@ def write(results: dict, docs: Path) -> None:
         _budget(results, drawn),
         _growth(results, drawn),
         prose.FAULTS,
+        prose.WORKER_BOUNDS,
     ]
     (docs / "benchmarks.md").write_text("\n".join(sections))
 

@@ -101,13 +101,13 @@ WORST_BODIES = {
     "8 KB chunk extensions": WorstBody(
         "transfer decoding", long_chunk_extensions, 400, "too_many_chunks"
     ),
-    "quadratic part headers at the value bound": WorstBody(
+    "part headers at the value bound": WorstBody(
         "header parameters",
         lambda: quadratic_part_headers(MAX_VALUE_LENGTH - 64),
         400,
         "malformed_request",
     ),
-    "quadratic part headers at the part-header cap": WorstBody(
+    "part headers at the header cap": WorstBody(
         "header parameters",
         lambda: quadratic_part_headers(PART_HEADERS_MAX - 100),
         400,
