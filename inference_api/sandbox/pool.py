@@ -14,7 +14,7 @@ replacement is warm before it is needed. Decoders are forked from the
 pool's zygote (`zygote.py`): a fresh Python with no secret in its
 environment, no Django and no torch, started once, that has imported and
 exercised the decoding libraries. A replacement so costs a fork (a few ms
-of CPU) where a fresh Python cost ~0.75 CPU-s; idle, a decoder shares
+of CPU) where a fresh Python cost 0.23-0.76 CPU-s; idle, a decoder shares
 most of its ~40 MB with the zygote.
 """
 

@@ -4,7 +4,7 @@ Started by `pool.Zygote` as `python -m inference_api.sandbox.zygote FD`, with
 the decoders' clean environment (no secret, no Django, no torch). It imports
 what a decoder runs (Pillow and its three plugins, numpy, libwebp, the
 walks) once; each decoder is then a fork of it, ready in a few ms, where a
-fresh Python took ~0.3 s of wall clock and ~0.75 CPU-s of the machine.
+fresh Python took ~0.3 s of wall clock and 0.23-0.76 CPU-s of the machine.
 The forked decoder runs `child.main` and arms its kernel limits per job as
 before; it holds no other decoder's socket (each is closed here after the
 fork) and not this control socket.

@@ -4,7 +4,7 @@ Two clients each send ATTACK_RATE a second (20 times the default per-address
 rate limit) a 9 KB JPEG that the structural walk refuses in a millisecond
 (too_costly: too many segments), which retires the decoder that refused it.
 Before the zygote (sandbox/zygote.py) each replacement was a fresh Python
-importing Pillow and numpy (~0.75 CPU-s): 20 of them a second are more CPU
+importing Pillow and numpy (0.23-0.76 CPU-s): 20 of them a second are more CPU
 than the machine has. Now a replacement is a fork of a warm parent, and a
 refusal costs ~17 ms of CPU in all.
 
