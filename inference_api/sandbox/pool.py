@@ -396,6 +396,8 @@ def _prepared(reply: dict, body: bytes, idle_rss_kb: int) -> Prepared:
         cpu_ms=float(reply.get("cpu_ms", 0.0)),
         idle_rss_kb=idle_rss_kb,
         peak_rss_kb=int(reply.get("peak_rss_kb", 0)),
+        image_class=str(reply.get("image_class", "")),
+        allowance_ms=float(reply.get("allowance_ms", 0.0)),
     )
     if not reply.get("ok"):
         error = errors.error_class(reply.get("code", ""))(reply.get("message"))
