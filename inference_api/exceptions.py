@@ -44,6 +44,9 @@ def error_response(request: HttpRequest, exc: errors.ApiError) -> JsonResponse:
     )
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
+    # The answer keeps the error until it is closed; its traceback's frames would
+    # keep what they held with it (a refused body's 10 MB: upload/memory.py).
+    exc.__traceback__ = None
     response.api_error = exc
     return response
 

@@ -83,6 +83,18 @@ def empty_parts() -> bytes:
     return sized(part * (BODY_LIMIT // len(part) - 1) + f"--{BOUNDARY}--\r\n".encode())
 
 
+def over_cap_sized() -> bytes:
+    """A file just past the cap in a body the declared-length check lets through: 413."""
+    return sized(FILE_HEAD + bytes(BODY_LIMIT - len(FILE_HEAD) - len(TAIL) - 10) + TAIL)
+
+
+def over_cap_chunked() -> bytes:
+    """A chunked body of 64 KiB chunks that goes past the cap while it is read: 413."""
+    block = chunk(bytes(64 * 1024))
+    count = BODY_LIMIT // len(block) + 2
+    return head("Transfer-Encoding: chunked") + chunk(FILE_HEAD) + block * count + b"0\r\n\r\n"
+
+
 @dataclass(frozen=True)
 class WorstBody:
     """One request at its parser's worst, and the answer the server gives it."""

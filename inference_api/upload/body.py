@@ -28,6 +28,7 @@ from django.http import HttpRequest, UnreadablePostError
 
 from .. import errors
 from ..facts import Received
+from . import memory
 
 # Room for the multipart boundaries and the part headers around the file.
 ENVELOPE_BYTES = 16 * 1024
@@ -48,6 +49,7 @@ def cap_body(request: HttpRequest) -> None:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
+    memory.note_body(declared, "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower())
     if declared > body_limit():
         raise errors.FileTooLarge()
     cap_unsized_body(request, body_limit())
