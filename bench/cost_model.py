@@ -47,13 +47,13 @@ def measure(repeats: int) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| image | side | bytes | class | CPU median | CPU max | allowance | margin |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| image | side | class | CPU median | CPU max | allowance | margin |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         margin = row["allowance_ms"] / row["max_ms"] if row["max_ms"] else float("inf")
         lines.append(
-            f"| `{row['name']}` | {row['side']} | {row['bytes']:,} | {row['class']} "
+            f"| `{row['name']}` | {row['side']} | {row['class']} "
             f"| {row['median_ms']:.0f} ms | {row['max_ms']:.0f} ms "
             f"| {row['allowance_ms']:.0f} ms | {margin:.1f}x |"
         )

@@ -28,6 +28,7 @@ def write(results: dict, docs: Path) -> None:
         _growth(results, drawn),
         prose.FAULTS,
         prose.WORKER_BOUNDS,
+        prose.COST_MODEL,
     ]
     (docs / "benchmarks.md").write_text("\n".join(sections))
 

@@ -46,7 +46,7 @@ PER_MEGAPIXEL_MS: dict[str, float] = {
     "jpeg_baseline_cmyk": 1.8,
     "jpeg_progressive_grey": 5.0,
     "jpeg_progressive_subsampled": 11.0,
-    "jpeg_progressive_full": 11.0,
+    "jpeg_progressive_full": 15.0,
     "jpeg_progressive_cmyk": 21.0,
     # PNG, by colour type and bit depth; with a possible tRNS (the header cannot tell).
     "png_grey_8": 4.5,
@@ -55,7 +55,7 @@ PER_MEGAPIXEL_MS: dict[str, float] = {
     "png_rgb_16": 16.0,
     "png_palette": 9.0,
     "png_grey_alpha_8": 14.0,
-    "png_grey_alpha_16": 10.5,
+    "png_grey_alpha_16": 12.0,
     "png_rgba_8": 14.0,
     "png_rgba_16": 19.0,
     # WebP: lossless costs most (a lossy one is scaled inside libwebp).
