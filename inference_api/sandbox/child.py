@@ -10,7 +10,7 @@ stopped wherever it is, in Python or deep in a C decoder's loop:
   a base for the walk, then what the header earns, at most `cpu_seconds`),
   whose signal is left at its default action (the kernel ends the process;
   no Python handler that a C loop would never let run), and RLIMIT_CPU at
-  twice that plus 2-3 s as a backstop.
+  twice the ceiling plus 3 s as a backstop.
 - Memory: RLIMIT_AS at the current address space plus `memory_bytes`; an
   allocation past it fails, which Pillow, numpy and libwebp report as out
   of memory (answered `too_costly`, then this process exits to be replaced).
@@ -130,12 +130,12 @@ def arm(limits: DecodeLimits, cpu_seconds: float, wall_seconds: float) -> None:
     then count from now, for what the allowance has left.
     """
     cpu_seconds, wall_seconds = max(MIN_TIMER, cpu_seconds), max(MIN_TIMER, wall_seconds)
-    used = _cpu_seconds()
-    # The backstop, well past the timer: the kernel accounts CPU time in jumps on a
-    # busy machine, and one past both would end a decode that was within its timer.
-    backstop = int(used + 2 * cpu_seconds) + 3
-    resource.setrlimit(resource.RLIMIT_CPU, (backstop, _hard(resource.RLIMIT_CPU)))
-    if resource.getrlimit(resource.RLIMIT_AS)[0] == _hard(resource.RLIMIT_AS):
+    if resource.getrlimit(resource.RLIMIT_AS)[0] == _hard(resource.RLIMIT_AS):  # first arm
+        # The backstop is set once per job, from the ceiling, and never moved within it:
+        # moving it when the header was read ended decodes far inside their timer by
+        # SIGXCPU, about one in 200 on a loaded machine.
+        backstop = int(_cpu_seconds() + 2 * limits.cpu_seconds) + 3
+        resource.setrlimit(resource.RLIMIT_CPU, (backstop, _hard(resource.RLIMIT_CPU)))
         resource.setrlimit(
             resource.RLIMIT_AS, (_address_space() + limits.memory_bytes, _hard(resource.RLIMIT_AS))
         )
