@@ -80,6 +80,11 @@ def api_exception_handler(exc: Exception, context: dict) -> JsonResponse:
     return error_response(request, api_error)
 
 
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400 view (a Host not in ALLOWED_HOSTS, a suspicious request), in the contract."""
+    return error_response(request, errors.BadHttpRequest())
+
+
 def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Django's 404 view, in the error contract."""
     return error_response(request, errors.NotFound())

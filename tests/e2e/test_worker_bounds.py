@@ -68,6 +68,11 @@ CLIENT_MISTAKES = {
         HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
         "headers_too_large",
     ),
+    "a Host the server does not serve": (
+        sized(form(PNG)).replace(b"Host: 127.0.0.1", b"Host: evil.example", 1),
+        HTTPStatus.BAD_REQUEST,
+        "bad_http_request",
+    ),
     "not HTTP at all": (b"\x16\x03\x01 hello\r\n\r\n", HTTPStatus.BAD_REQUEST, "bad_http_request"),
     "a malformed chunk size": (
         (
