@@ -59,10 +59,10 @@ lint: $(VENV)/.dev-installed
 readme:
 	$(PYTHON) -m config.environment
 
-## system-deps: Debian packages the browser and proxy tests use (needs root)
+## system-deps: Debian packages the browser, proxy and multi-host tests use (needs root)
 system-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx > /dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver nginx socat > /dev/null
 
 ## image-test: build the production image and smoke-test it in a container engine
 ## (as root it starts its own dockerd when none runs; skipped with a reason otherwise)
@@ -72,8 +72,10 @@ image-test: $(VENV)/.dev-installed
 # The Kubernetes validators in a virtualenv of their own: checkov's dependency
 # tree cannot move the app's pins.
 K8S_VENV ?= $(VENV)/k8s
-# The Kubernetes version whose JSON schemas the manifests are checked against.
+# The Kubernetes version whose JSON schemas the manifests are checked against,
+# and the oldest one the base needs (docs/deploy.md, "Minimum Kubernetes version").
 K8S_VERSION ?= 1.37.0
+K8S_MIN_VERSION ?= 1.30.0
 
 $(K8S_VENV)/.installed: requirements/k8s.txt
 	$(PYTHON) -m venv $(K8S_VENV)
@@ -83,6 +85,8 @@ $(K8S_VENV)/.installed: requirements/k8s.txt
 ## k8s-check: deploy/k8s against Kubernetes' JSON schemas and checkov's policies
 k8s-check: $(K8S_VENV)/.installed
 	$(K8S_VENV)/bin/kubernetes-validate --strict --kubernetes-version $(K8S_VERSION) \
+	  $(filter-out deploy/k8s/kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
+	$(K8S_VENV)/bin/kubernetes-validate --strict --kubernetes-version $(K8S_MIN_VERSION) \
 	  $(filter-out deploy/k8s/kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
 	$(K8S_VENV)/bin/checkov --quiet --compact --skip-download --framework kubernetes --directory deploy/k8s
 

@@ -14,6 +14,7 @@ that compare the two.
 """
 
 import copy
+import dataclasses
 import hashlib
 import io
 from dataclasses import dataclass
@@ -133,9 +134,17 @@ def sidecar_name(name: str) -> str:
     return f"{name}.sha256"
 
 
-def export_model(*, storage: Storage, name: str) -> ExportResult:
-    """Build the model, write it and its recorded hash to `storage`, replacing both."""
-    data = to_torchscript(build_network(), model_metadata())
+def export_model(*, storage: Storage, name: str, version: str | None = None) -> ExportResult:
+    """Build the model, write it and its recorded hash to `storage`, replacing both.
+
+    `version` replaces the metadata's version string (the weights and the
+    graph stay the same): a release names its model, and every answer and
+    audit row names the version that produced it.
+    """
+    metadata = model_metadata()
+    if version is not None:
+        metadata = dataclasses.replace(metadata, version=version)
+    data = to_torchscript(build_network(), metadata)
     digest = hashlib.sha256(data).hexdigest()
     for path in (name, sidecar_name(name)):
         if storage.exists(path):

@@ -118,7 +118,7 @@ def measure(seconds: float) -> dict:
         decoder_hwm = {
             pid: status_kb(pid, "VmHWM")
             for worker in hwm
-            for pid in worker_pids(worker)
+            for pid in descendants(worker)
         }
     return {
         "workers_at_start": workers,

@@ -3,7 +3,7 @@
 import datetime
 from pathlib import Path
 
-from bench import figures, prose
+from bench import admission, blocklist, figures, prose, upload_forms
 
 TARGETS = {"2 MP JPEG": 1.3, "12 MP JPEG": 1.6}
 # The served graph's forward pass against the plain traced graph's (issue 13).
@@ -20,9 +20,12 @@ def write(results: dict, docs: Path) -> None:
         _headline(results, drawn),
         _stages(results, table, drawn),
         _request_path(results),
+        upload_forms.section(results["upload_forms"]),
+        admission.section(results["admission"]),
         _tried(results),
         _graph(results),
         _rejection(results, drawn),
+        blocklist.section(results["blocklist"]) if "blocklist" in results else "",
         _memory(results, drawn),
         _budget(results, drawn),
         _growth(results, drawn),

@@ -264,14 +264,13 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
     """Median milliseconds of each step beyond the decode and the forward pass, run here."""
     import hashlib
 
-    from django.conf import settings
     from rest_framework.renderers import JSONRenderer
 
     from analysis.model_store import load_model
     from analysis.preprocessing import to_tensor
     from inference_api import sandbox
-    from inference_api.admission import counters
-    from inference_api.admission.blocklist import BLOCKLIST_CACHE_KEY
+    from inference_api.admission import counters, plans
+    from inference_api.admission.blockindex import keys_for
     from inference_api.audit.trail import audit
     from inference_api.facts import Arrival, Outcome, Story
     from inference_api.imaging.limits import DecodeLimits, ModelInput
@@ -314,10 +313,10 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
         checks.FilenameExtensionValidator()(case.filename, real)
         checks.UploadSizeValidator()(case.data)
 
-    rate = settings.RATE_LIMIT_PER_IP
+    terms = plans.anonymous()
     steps = {
         "admission: blocklist + counter (one cache round trip)": lambda: counters.tally(
-            "ip:127.0.0.1", rate, BLOCKLIST_CACHE_KEY
+            "ip:127.0.0.1", terms, keys_for("127.0.0.1")
         ),
         "multipart parse": lambda: multipart.parse_form(case.body, wire.BOUNDARY.encode()),
         "parent checks (type, magic bytes, name, size)": parent_checks,

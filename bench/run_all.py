@@ -18,7 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import (  # noqa: E402
+    admission,
     alternatives,
+    blocklist,
     budget,
     common,
     graph,
@@ -27,6 +29,7 @@ from bench import (  # noqa: E402
     rejection,
     report,
     request_path,
+    upload_forms,
 )
 from inference_api.testing.images import photos  # noqa: E402
 
@@ -106,6 +109,9 @@ def run_api_benchmarks(quick: bool) -> dict:
         results["growth"] = latency.latency_by_size(server.url, growth_cases(), 3 if quick else 8)
         results["tried"] = tried(model, cases, repeats)
         results["tried"]["malloc"] = alternatives.malloc_variants(cases[1].body, repeats * 2)
+        results["upload_forms"] = upload_forms.measure(
+            server.url, server.process.pid, batch=10 if quick else 20, rounds=3 if quick else 5
+        )
         results["rejection"] = rejection.request_costs(server.url, repeats)
         results["floods"] = rejection.flood_costs(
             server.url, server.env["DATABASE_URL"], 3 if quick else 5
@@ -123,9 +129,11 @@ def main() -> None:
     results: dict = {"load_before": common.load_average()}
     results.update(run_api_benchmarks(args.quick))
     results["request_path"] = request_path.measure(args.quick, request_path.baseline_checkout())
+    results["admission"] = admission.measure(1000 if args.quick else admission.REPEATS)
     results["graph"] = graph.measure(60 if args.quick else 300)
     results["memory"] = memory.measure(8 if args.quick else 20)
     results["budget"] = budget.measure(args.quick)
+    results["blocklist"] = blocklist.measure(args.quick)
     from inference_api.sandbox import close_pool
 
     close_pool()  # the decoders this process started for the stage timings

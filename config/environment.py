@@ -94,7 +94,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "origins allowed to post the admin's forms behind a TLS proxy, e.g. "
              "`https://admin.example.com`"),
     Variable("CORS_ALLOWED_ORIGINS", "empty (no cross-origin access)",
-             "exact origins allowed to call `/api/v1/` from a browser (never `*`)"),
+             "exact origins allowed to call `/api/v1/` from a browser (never `*`); a "
+             "browser's request from any other origin is refused 403 `origin_not_allowed`"),
     Variable(
         "SECURE_SSL_REDIRECT",
         "`true`",
@@ -194,6 +195,30 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("RATE_LIMIT_PER_KEY", "`300/m` (test: `100000/m`)",
              "per API key; a request with a valid key counts in the key's bucket instead of "
              "the address's", read_by=(BASE, TEST)),
+    Variable("ANONYMOUS_PLAN", "empty",
+             "the plan (by name, see the admin's Plans) of clients without an API key; empty: "
+             "`RATE_LIMIT_PER_IP`, no allowance, top 5 labels at 6 decimals"),
+    Variable("DEFAULT_KEY_PLAN", "empty",
+             "the plan of API keys that have none of their own; empty: `RATE_LIMIT_PER_KEY`, no "
+             "allowance, top 5 labels at 6 decimals"),
+    Variable("PLAN_CACHE_SECONDS", "`30`",
+             "how long a worker keeps a plan before reading it again: an admin edit applies "
+             "everywhere within this time"),
+    Variable("EXTRACTION_WINDOW", "`100`",
+             "model-extraction signals: how many of a key's (or address's) last queries are "
+             "kept and judged"),
+    Variable("EXTRACTION_WINDOW_SECONDS", "`86400`",
+             "how long a key's window of queries is kept after its last query"),
+    Variable("EXTRACTION_MIN_QUERIES", "`20`",
+             "classified queries in the window before a key can be flagged"),
+    Variable("EXTRACTION_QUERIES_PER_IMAGE", "`5`",
+             "queries per distinct image (near-duplicates grouped) at which a key is flagged "
+             "in the console"),
+    Variable("EXTRACTION_NEAR_BITS", "`8`",
+             "fingerprints (64-bit hashes of what the model saw) within this many bits are "
+             "near-duplicates"),
+    Variable("EXTRACTION_DOWNGRADE", "`false`",
+             "a flagged key's answers carry labels only until a person lifts the flag"),
     Variable("RATELIMIT_FAIL_OPEN", "`false`",
              "when Redis is unreachable: `false` answers 503 `service_unavailable`, `true` lets "
              "requests through; a warning is logged either way"),
@@ -208,6 +233,10 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("AUTO_BLOCK_FOR", "`1h`",
              "how long an automatic block lasts (reason \"automatic\", listed apart and liftable "
              "in the admin)"),
+    Variable("AUTO_BLOCK_MAX_IN_FORCE", "`100000`",
+             "automatic blocks in force at once; past it a client at the threshold is not "
+             "blocked, `inference_api_auto_blocks_refused_total` counts it and the console "
+             "warns (from 80%)"),
     Variable(
         "TRUSTED_PROXIES",
         "empty",
@@ -223,10 +252,12 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("ADMIN_ALLOWED_NETWORKS", "empty (anyone)",
              "CIDRs of clients that may reach `/admin/`; anyone else gets 404"),
     Variable("ADMIN_LOGIN_FAILURE_LIMIT", "`5`",
-             "failed admin logins before the username, and separately the address, is locked "
-             "out (django-axes)"),
+             "failed admin logins before the address (IPv6: its /64), and separately a "
+             "username from that address, is locked out (django-axes; never a username "
+             "alone)"),
     Variable("ADMIN_LOGIN_COOLOFF_MINUTES", "`15`",
-             "how long a lockout lasts (answered 429; listed in the admin under *Axes*)"),
+             "how long a lockout lasts (answered 429 with a page saying why; listed in the "
+             "admin under *Axes*)"),
     Variable("ADMIN_REQUIRE_2FA", "`false`",
              "staff also need a TOTP token (django-otp); enrol each staff user's device first; "
              "`preflight` warns while it is off"),

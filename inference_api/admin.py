@@ -14,6 +14,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -21,7 +22,7 @@ from django.utils.html import format_html
 from . import errors
 from .admission.autoblock import AUTOMATIC_REASON
 from .admission.clients import client_key_for
-from .audit.quarantine import flagged_upload_review, quarantined_file_open
+from .audit.quarantine import flagged_upload_review, preview_open, quarantined_file_open
 from .console import blocking, pages
 from .models import AuditLog, BlockedClient, FlaggedUpload
 
@@ -129,12 +130,13 @@ class AuditLogAdmin(admin.ModelAdmin):
         "outcome",
         "count",
         "detected_format",
+        "upload_via",
         "bytes_received",
         "top_label",
         "latency_ms",
         "flagged_link",
     )
-    list_filter = (ClientFilter, OutcomeFilter, StatusFilter, "created_at")
+    list_filter = (ClientFilter, OutcomeFilter, StatusFilter, "upload_via", "created_at")
     search_fields = ("=client_ip", "=sha256", "=request_id")
     search_help_text = "An IP address, a SHA-256 or a request id (exact)."
     date_hierarchy = "created_at"
@@ -198,6 +200,9 @@ class AuditLogAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">#{}</a>', url, flagged.pk)
 
 
+DOWNLOAD_TEMPLATE = "admin/inference_api/download_confirmation.html"
+
+
 @admin.register(FlaggedUpload)
 class FlaggedUploadAdmin(admin.ModelAdmin):
     """Review of quarantined uploads: verdicts, blocking the sender, download as bytes."""
@@ -223,6 +228,7 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         "audit_link",
         "client_ip",
         "reason",
+        "what_the_model_saw",
         "sha256",
         "size",
         "detected_format",
@@ -238,6 +244,7 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         "audit_link",
         "client_ip",
         "reason",
+        "what_the_model_saw",
         "sha256",
         "size",
         "detected_format",
@@ -293,7 +300,27 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         if obj.file_id is None:
             return obj.get_not_stored_display() if obj.not_stored else "-"
         url = reverse("admin:inference_api_flaggedupload_download", args=[obj.pk])
-        return format_html('<a href="{}" download>download (bytes)</a>', url)
+        return format_html('<a href="{}">the raw bytes (.bin)…</a>', url)
+
+    @admin.display(description="what the model saw")
+    def what_the_model_saw(self, obj: FlaggedUpload) -> str:
+        """Our own PNG of the decoded square, or what the structural walk found."""
+        if obj.file_id is not None and obj.file.preview_name:
+            url = reverse("admin:inference_api_flaggedupload_preview", args=[obj.pk])
+            return format_html(
+                '<img class="model-input" src="{}" width="224" height="224" '
+                'alt="the model\'s input square, re-encoded">',
+                url,
+            )
+        audit = obj.audit
+        size = f"{audit.width} x {audit.height} px declared" if audit.width else "no size read"
+        fmt = audit.detected_format or "no accepted format"
+        return format_html(
+            "Not decoded for review. The walk found: {}, {}; refused as <code>{}</code>.",
+            fmt,
+            size,
+            obj.reason,
+        )
 
     @admin.action(description="Mark reviewed: benign", permissions=["change"])
     def mark_benign(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -333,15 +360,22 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         return format_html('<a class="button block-button" href="{}">Block {}…</a>', url, client)
 
     def get_urls(self):
-        download = path(
-            "<path:object_id>/download/",
-            self.admin_site.admin_view(self.download_view),
-            name="inference_api_flaggedupload_download",
-        )
-        return [download, *super().get_urls()]
+        site = self.admin_site
+        return [
+            path(
+                "<path:object_id>/download/",
+                site.admin_view(self.download_view),
+                name="inference_api_flaggedupload_download",
+            ),
+            path(
+                "<path:object_id>/preview/",
+                site.admin_view(self.preview_view),
+                name="inference_api_flaggedupload_preview",
+            ),
+            *super().get_urls(),
+        ]
 
-    def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The quarantined bytes as an opaque attachment, for staff who may view them."""
+    def _kept(self, request: HttpRequest, object_id: str) -> FlaggedUpload:
         upload = self.get_object(request, unquote(object_id))
         if upload is None:
             raise Http404("No such flagged upload.")
@@ -349,6 +383,37 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
             raise PermissionDenied
         if upload.file is None:
             raise Http404("These bytes were not kept.")
+        return upload
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The PNG of what the model saw: ours, made from the decoder's pixels, shown inline."""
+        upload = self._kept(request, object_id)
+        if not upload.file.preview_name:
+            raise Http404("No preview.")
+        try:
+            handle = preview_open(upload.file)
+        except OSError as exc:
+            raise Http404("The preview is missing.") from exc
+        response = FileResponse(handle, content_type="image/png")
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "no-store, private"
+        return response
+
+    def download_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The client's bytes, after a confirmation page that says what they are: never inline.
+
+        GET is the confirmation; only its POST sends the bytes, as an opaque
+        attachment named .bin.
+        """
+        upload = self._kept(request, object_id)
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Download the raw bytes",
+                "opts": self.model._meta,
+                "upload": upload,
+            }
+            return TemplateResponse(request, DOWNLOAD_TEMPLATE, context)
         try:
             handle = quarantined_file_open(upload.file)
         except OSError as exc:
@@ -472,3 +537,5 @@ class BlockedClientAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+from .console import plans_admin  # noqa: E402,F401 - registers the plans' and usage's admins

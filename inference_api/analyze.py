@@ -8,12 +8,13 @@ metrics of each stage.
 
 from dataclasses import dataclass
 
-from analysis.inference import classify_square
+from analysis.inference import Prediction, classify_square
 from analysis.model_store import LoadedModel, get_model
 
 from . import errors
 from .concurrency import inference_slot
 from .facts import Classified, Examined, Received
+from .imaging.fingerprint import fingerprint
 from .imaging.limits import ModelInput
 from .operations import metrics
 from .upload.checks import CheckedUpload, check_upload
@@ -26,9 +27,11 @@ class Analysis:
     received: Received
     upload: CheckedUpload
     model: LoadedModel
-    predictions: list[dict]
+    # The model's top predictions; what an answer shows of them is output.shown_predictions'.
+    predictions: list[Prediction]
     decode_ms: float
     inference_ms: float
+    fingerprint: str = ""
 
     @property
     def examined(self) -> Examined:
@@ -37,7 +40,9 @@ class Analysis:
     @property
     def classified(self) -> Classified:
         top = self.predictions[0]
-        return Classified(top["label"], top["score"], self.model.metadata.version)
+        return Classified(
+            top.label, round(top.score, 6), self.model.metadata.version, self.fingerprint
+        )
 
 
 def check(received: Received, *, model_input: ModelInput | None = None) -> CheckedUpload:
@@ -61,8 +66,9 @@ def analyze(received: Received) -> Analysis:
     """Check, decode and classify one upload with the served model."""
     upload = check(received)
     model = get_model()
+    square = upload.square()
     with inference_slot(), metrics.inference_in_flight():
-        result = classify_square(model, upload.square())
+        result = classify_square(model, square)
     metrics.observe_analysis(
         model=model, decode_ms=upload.decode_ms, inference_ms=result.inference_ms
     )
@@ -70,7 +76,8 @@ def analyze(received: Received) -> Analysis:
         received=received,
         upload=upload,
         model=model,
-        predictions=[p.as_dict() for p in result.predictions],
+        predictions=list(result.predictions),
+        fingerprint=fingerprint(square),
         decode_ms=upload.decode_ms,
         inference_ms=result.inference_ms,
     )

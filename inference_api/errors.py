@@ -8,7 +8,13 @@ client and must never carry a library's own error text.
 from http import HTTPStatus
 from typing import Self
 
-from .facts import Examined, Received
+from .facts import Admission, Examined, Received
+
+# What every client that sent the wrong thing should do instead, in one sentence.
+HOW_TO_SEND = (
+    "Send one JPEG, PNG or WebP image in the multipart field 'file', "
+    "or as the request body with its type."
+)
 
 
 class ApiError(Exception):
@@ -33,99 +39,108 @@ class ApiError(Exception):
             self.retry_after = retry_after
         self.received: Received | None = None
         self.examined: Examined | None = None
+        self.admission: Admission | None = None
 
     def learned(
-        self, *, received: Received | None = None, examined: Examined | None = None
+        self,
+        *,
+        received: Received | None = None,
+        examined: Examined | None = None,
+        admission: Admission | None = None,
     ) -> Self:
-        """This error, carrying what was learned of the upload before it was refused."""
+        """This error, carrying what was learned of the request before it was refused."""
         self.received = received or self.received
         self.examined = examined or self.examined
+        self.admission = admission or self.admission
         return self
 
 
 class NoFile(ApiError):
     code = "no_file"
-    message = "Send exactly one image in the multipart field 'file'."
+    message = HOW_TO_SEND
 
 
 class TooManyFiles(ApiError):
     code = "too_many_files"
-    message = "Send exactly one file per request."
+    message = "Send exactly one image per request, in the multipart field 'file'."
 
 
 class MalformedRequest(ApiError):
     code = "malformed_request"
-    message = "The request body could not be parsed as multipart/form-data."
+    message = (
+        "The multipart body could not be parsed; send the image in the field 'file' "
+        "of a well-formed form, or as the request body with its type."
+    )
 
 
 class InvalidApiKey(ApiError):
     status = HTTPStatus.UNAUTHORIZED
     code = "invalid_api_key"
-    message = "A valid API key is required in the X-Api-Key header."
+    message = "Send a valid API key in the X-Api-Key header."
 
 
 class Blocked(ApiError):
     status = HTTPStatus.FORBIDDEN
     code = "blocked"
-    message = "This client is blocked."
+    message = "This client is blocked; contact the service's operators if this is a mistake."
 
 
 class NotFound(ApiError):
     status = HTTPStatus.NOT_FOUND
     code = "not_found"
-    message = "Not found."
+    message = "Not found; images are classified by POST /api/v1/analyze/."
 
 
 class MethodNotAllowed(ApiError):
     status = HTTPStatus.METHOD_NOT_ALLOWED
     code = "method_not_allowed"
-    message = "Method not allowed."
+    message = "Method not allowed; send the image with POST."
 
 
 class FileTooLarge(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     code = "file_too_large"
-    message = "The upload is larger than the limit."
+    message = "The upload is larger than the byte limit; send a smaller or more compressed image."
 
 
 class UnsupportedMediaType(ApiError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     code = "unsupported_media_type"
-    message = "Only image/jpeg, image/png and image/webp are accepted."
+    message = HOW_TO_SEND
 
 
 class ContentTypeMismatch(ApiError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
     code = "content_type_mismatch"
-    message = "The file's bytes are not of the declared type."
+    message = "The file's bytes are not of the type it declares; declare the right type, or none."
     flagged = True
 
 
 class InvalidImage(ApiError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     code = "invalid_image"
-    message = "The file is not a complete, decodable image."
+    message = "The file is not a complete, decodable image; send the original image file."
     flagged = True
 
 
 class ImageTooLarge(ApiError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     code = "image_too_large"
-    message = "The image's dimensions are over the limit."
+    message = "The image is wider or taller than allowed; scale it down and send it again."
     flagged = True
 
 
 class DecompressionBomb(ApiError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     code = "decompression_bomb"
-    message = "The image declares more pixels than allowed."
+    message = "The image declares more pixels than allowed; scale it down and send it again."
     flagged = True
 
 
 class TooManyScans(ApiError):
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     code = "too_many_scans"
-    message = "The JPEG has more progressive scans than allowed."
+    message = "The JPEG has more progressive scans than allowed; save it as a baseline JPEG."
     flagged = True
 
 
@@ -134,14 +149,22 @@ class TooCostly(ApiError):
 
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     code = "too_costly"
-    message = "The image would cost more to decode than allowed."
+    message = "The image would cost more to decode than allowed; send a smaller image."
     flagged = True
 
 
 class RateLimited(ApiError):
     status = HTTPStatus.TOO_MANY_REQUESTS
     code = "rate_limited"
-    message = "Too many requests; retry later."
+    message = "Too many requests; retry after the seconds in Retry-After."
+
+
+class QuotaExceeded(ApiError):
+    """A daily or monthly allowance of the client's plan is used up."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    code = "quota_exceeded"
+    message = "This client's allowance is used up; retry after the seconds in Retry-After."
 
 
 class Overloaded(ApiError):
@@ -182,6 +205,17 @@ class MetricsForbidden(ApiError):
     status = HTTPStatus.FORBIDDEN
     code = "forbidden"
     message = "Metrics are not available to this client."
+
+
+class OriginNotAllowed(ApiError):
+    """A browser page on another origin than CORS_ALLOWED_ORIGINS (or the API's own) sent this."""
+
+    status = HTTPStatus.FORBIDDEN
+    code = "origin_not_allowed"
+    message = (
+        "Web pages on this origin may not call the API; call it from your own server, "
+        "or ask for the origin to be allowed."
+    )
 
 
 class InternalError(ApiError):

@@ -72,7 +72,8 @@ def as_api_error(exc: Exception) -> errors.ApiError | None:
 
 def api_exception_handler(exc: Exception, context: dict) -> JsonResponse:
     """DRF's EXCEPTION_HANDLER: every exception becomes the error contract."""
-    request = context["request"]._request
+    # DRF's Request hands attribute reads (request_id, path) to Django's request.
+    request = context["request"]
     api_error = as_api_error(exc)
     if api_error is None:
         logger.error("Unhandled exception in %s", request.path, exc_info=exc)

@@ -7,6 +7,7 @@ was derived from what it sent.
 """
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the decoder process imports the errors, hence this module, without Django
@@ -37,9 +38,25 @@ class Arrival:
 
 @dataclass(frozen=True)
 class Admission:
-    """Who the admitted client is: the id of the API key it presented, if any."""
+    """Who the admitted client is, and what its plan's counters said.
+
+    `api_key_id` is the id of the API key it presented, if any; `bucket` what
+    it is counted under; `terms` its plan (admission.plans.Terms); `tally`
+    the counters after this request (admission.counters.Tally; None when the
+    cache could not be reached).
+    """
 
     api_key_id: str | None = None
+    bucket: str = ""
+    terms: object = None
+    tally: object = None
+
+
+class UploadForm(StrEnum):
+    """How the image came: a multipart form's field `file`, or the request body itself."""
+
+    MULTIPART = "multipart"
+    RAW = "raw"
 
 
 @dataclass(frozen=True)
@@ -47,13 +64,16 @@ class Received:
     """The uploaded file as received: its bytes and what the client said of them.
 
     `size` is what was read, also for an upload refused while streaming
-    (then `data` is empty: the bytes were dropped).
+    (then `data` is empty: the bytes were dropped). `content_type` is the
+    type as the client sent it (the part's, or the raw body's header),
+    parameters and all; "" when it sent none. `via` is how it came.
     """
 
     data: bytes = field(repr=False)
     filename: str = ""
     content_type: str = ""
     size: int = 0
+    via: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,8 @@ class Classified:
     top_label: str
     top_score: float
     model_version: str
+    # The model's input square's 64-bit difference hash, in hex (imaging.fingerprint).
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .facts import UploadForm
+
 
 class AuditLog(models.Model):
     """One request to the API, whatever its outcome.
@@ -38,7 +40,12 @@ class AuditLog(models.Model):
     path = models.CharField(max_length=200)
     status = models.PositiveSmallIntegerField()
     outcome = models.CharField(max_length=40)
+    # The file's type as the client sent it (the part's or the raw body's), cut to 100.
     declared_content_type = models.CharField(max_length=100, blank=True)
+    # How the image came: UploadForm (multipart or raw); blank when none was received.
+    upload_via = models.CharField(
+        max_length=10, blank=True, choices=[(form.value, form.value) for form in UploadForm]
+    )
     detected_format = models.CharField(max_length=10, blank=True)
     bytes_received = models.PositiveBigIntegerField(default=0)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -47,6 +54,9 @@ class AuditLog(models.Model):
     top_label = models.CharField(max_length=100, blank=True)
     top_score = models.FloatField(null=True, blank=True)
     model_version = models.CharField(max_length=40, blank=True)
+    # A 64-bit difference hash of the model's input square, in hex: near-duplicate
+    # queries (a model-extraction signal) differ in few of its bits.
+    fingerprint = models.CharField(max_length=16, blank=True)
     latency_ms = models.FloatField()
     user_agent = models.CharField(max_length=256, blank=True)
     count = models.PositiveIntegerField(default=1)
@@ -76,6 +86,10 @@ class AuditLog(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.client_ip} {self.status} {self.outcome}"
 
 
+# What a quarantined file holds in storage: the upload's bytes and its preview's.
+KEPT_BYTES = models.F("size") + models.F("preview_size")
+
+
 class QuarantinedFile(models.Model):
     """One distinct flagged upload's bytes in the `quarantine` storage.
 
@@ -87,6 +101,10 @@ class QuarantinedFile(models.Model):
 
     sha256 = models.CharField(max_length=64, unique=True)
     storage_name = models.CharField(max_length=200, unique=True)
+    # What the model saw, as a PNG we encoded (audit.preview); blank when there is none.
+    # Its bytes count against the quarantine's budgets with the upload's (KEPT_BYTES).
+    preview_name = models.CharField(max_length=200, blank=True)
+    preview_size = models.PositiveIntegerField(default=0)
     size = models.PositiveBigIntegerField()
     client_key = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -198,7 +216,11 @@ class BlockedClient(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["active", "expires_at"], name="blocked_in_force_idx")]
+        indexes = [
+            models.Index(fields=["active", "expires_at"], name="blocked_in_force_idx"),
+            # The blocklist's index asks for one client's blocks by network.
+            models.Index(fields=["network"], name="blocked_network_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.network
@@ -215,3 +237,122 @@ class BlockedClient(models.Model):
     @cached_property
     def ip_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(self.network, strict=False)
+
+
+def validate_top_k(value: int) -> None:
+    if not 1 <= value <= 5:
+        raise ValidationError("A plan's answer carries 1 to 5 labels.", code="invalid_top_k")
+
+
+class Plan(models.Model):
+    """What a client may do: its rate, its allowances, and what its answers carry.
+
+    An allowance left empty is no allowance. Requests are counted at
+    admission; megapixels once the upload's header has been read (the
+    decoded image's width x height), so the allowance is checked before and
+    charged after: the last upload of a period may overshoot it by one image.
+    `score_decimals` empty: the answer carries labels only, no scores.
+    """
+
+    name = models.SlugField(max_length=40, unique=True)
+    rate_per_minute = models.PositiveIntegerField()
+    requests_per_day = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_month = models.PositiveIntegerField(null=True, blank=True)
+    megapixels_per_day = models.PositiveIntegerField(null=True, blank=True)
+    megapixels_per_month = models.PositiveIntegerField(null=True, blank=True)
+    top_k = models.PositiveSmallIntegerField(
+        "labels per answer", default=5, validators=[validate_top_k]
+    )
+    score_decimals = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty: labels only, no scores."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(top_k__gte=1, top_k__lte=5), name="plan_top_k_1_5"),
+            models.CheckConstraint(
+                condition=Q(score_decimals__isnull=True) | Q(score_decimals__lte=6),
+                name="plan_score_decimals_0_6",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KeyPlan(models.Model):
+    """The plan of one API key (djangorestframework-api-key's APIKey stays as it is)."""
+
+    api_key = models.OneToOneField(
+        "rest_framework_api_key.APIKey", on_delete=models.CASCADE, related_name="plan_of_key"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="keys")
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id}: {self.plan.name}"
+
+
+class UsageDay(models.Model):
+    """One client's requests on one UTC day with one outcome: what a bill is made of.
+
+    Written by the audit step (one UPDATE, or an INSERT for the first of the
+    day), so it survives a flush of the shared cache where the allowances
+    are counted. `api_key_id` is blank for anonymous clients, who are
+    counted together. `megapixels` is what the decoded uploads declared.
+    """
+
+    day = models.DateField()
+    api_key_id = models.CharField(max_length=150, blank=True)
+    outcome = models.CharField(max_length=40)
+    requests = models.PositiveBigIntegerField(default=0)
+    megapixels = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-day", "api_key_id", "outcome"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "api_key_id", "outcome"], name="usage_day_key_outcome"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.api_key_id or 'anonymous'} {self.outcome}: {self.requests}"
+
+
+class ExtractionFlag(models.Model):
+    """A client whose queries looked like someone copying the model (audit.extraction).
+
+    `subject` is "key:<api key id>" or "ip:<address or /64>"; the numbers are
+    the window's evidence when it was flagged. `downgraded`: the key's answers
+    carry labels only while the flag is open (`lifted_at` empty).
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    subject = models.CharField(max_length=200, db_index=True)
+    api_key_id = models.CharField(max_length=150, blank=True)
+    client_key = models.CharField(max_length=64, blank=True)
+    queries = models.PositiveIntegerField()
+    distinct_images = models.PositiveIntegerField()
+    queries_per_image = models.FloatField()
+    label_spread = models.FloatField()
+    refusal_rate = models.FloatField()
+    downgraded = models.BooleanField(default=False)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.queries_per_image:g} queries per image)"
+
+    @property
+    def is_open(self) -> bool:
+        return self.lifted_at is None

@@ -28,6 +28,7 @@ from django.http import HttpRequest, HttpResponse
 from . import errors
 from .admission.clients import client_ip
 from .admission.gate import admit_client
+from .admission.ratelimits import ratelimit_fields
 from .audit import inflight
 from .audit.trail import OPTIONS_OUTCOME, audit
 from .exceptions import answered_error, error_response
@@ -95,6 +96,8 @@ class ApiPipelineMiddleware:
         admission = Admission()
         try:
             admission = admit_client(request, arrival)
+            # The view answers with the plan's output policy.
+            request.api_admission = admission
             if request.method == "OPTIONS":
                 response = _options_answer()
             else:
@@ -102,7 +105,10 @@ class ApiPipelineMiddleware:
                     cap_body(request)
                 response = self.get_response(request)
         except errors.ApiError as exc:
+            admission = exc.admission or admission
             response = error_response(request, exc)
+        for name, value in ratelimit_fields(admission.tally).items():
+            response[name] = value
         seconds = time.perf_counter() - started
         story = _story(arrival, admission, request.method, response, seconds)
         # The server closes the answer once its last byte is sent: the log line,

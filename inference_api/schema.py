@@ -21,9 +21,17 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.Serializer):
+    """One of the plan's labels; the score at the plan's precision, absent on labels-only plans."""
+
     label = serializers.CharField()
     class_index = serializers.IntegerField(min_value=0)
-    score = serializers.FloatField(min_value=0, max_value=1)
+    score = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text="The model's probability, rounded to the plan's decimals; absent when the "
+        "plan shows labels only.",
+    )
 
 
 class ModelDescriptionSerializer(serializers.Serializer):
@@ -45,47 +53,69 @@ class TimingSerializer(serializers.Serializer):
 
 
 class AnalyzeResponseSerializer(serializers.Serializer):
-    """A classified image: top-k labels, best first."""
+    """A classified image: the plan's top-k labels, best first, and nothing else of the model."""
 
-    predictions = PredictionSerializer(many=True)
+    predictions = PredictionSerializer(
+        many=True, help_text="1 to 5 labels, as many as the client's plan shows."
+    )
     model = ModelDescriptionSerializer()
     image = ImageDescriptionSerializer()
     request_id = serializers.CharField()
     timing_ms = TimingSerializer()
 
 
+UPLOAD_LIMITS = "at most MAX_UPLOAD_BYTES (10 MiB by default), at most 8000 px a side"
 UPLOAD_FORM = {
     "type": "object",
     "properties": {
         "file": {
             "type": "string",
             "format": "binary",
-            "description": "One JPEG, PNG or WebP image, at most MAX_UPLOAD_BYTES "
-            "(10 MiB by default), at most 8000 px a side.",
+            "description": f"One JPEG, PNG or WebP image, {UPLOAD_LIMITS}. Its part may name "
+            "the type (image/jpeg, image/png, image/webp, or the aliases image/jpg, "
+            "image/pjpeg, image/x-png), application/octet-stream or none: the bytes decide, "
+            "and a named type they contradict is refused.",
         }
     },
     "required": ["file"],
 }
+RAW_IMAGE = {
+    "type": "string",
+    "format": "binary",
+    "description": f"The image itself as the body, {UPLOAD_LIMITS}.",
+}
+# The raw body's types: the accepted ones, and octet-stream for "the bytes decide".
+RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream")
 UPLOAD_REQUEST = {
     "multipart/form-data": OpenApiRequest(
         request=UPLOAD_FORM,
-        # The part's own Content-Type is checked against the allowlist, then the bytes.
-        encoding={"file": {"contentType": "image/jpeg, image/png, image/webp"}},
-    )
+        encoding={
+            "file": {
+                "contentType": "image/jpeg, image/png, image/webp, application/octet-stream"
+            }
+        },
+    ),
+    **{media_type: RAW_IMAGE for media_type in RAW_TYPES},
 }
 
 # What each error status of the analyze endpoint means; the codes come from errors.py.
 ERROR_STATUSES: dict[int, str] = {
     400: "The form is wrong.",
     401: "An API key is required or the one sent is invalid.",
-    403: "This client is blocked.",
+    403: "This client is blocked, or a web page on a foreign origin sent the request.",
     413: "The upload is over the byte cap (declared or streamed).",
-    415: "The declared type is not allowed, or the bytes are another format.",
+    415: (
+        "The body is neither a form nor an image; the image's format is not JPEG, PNG or "
+        "WebP; or the bytes are another format than the type named for them."
+    ),
     422: (
         "Undecodable or truncated, over the dimension or pixel cap, too many progressive "
         "scans, or more costly to decode than the decode budget allows."
     ),
-    429: "Too many requests from this client; see Retry-After.",
+    429: (
+        "Over the plan's rate (`rate_limited`) or a daily or monthly allowance used up "
+        "(`quota_exceeded`); see Retry-After and the RateLimit fields."
+    ),
     500: "An unexpected failure; the body says only 'Internal error'.",
     503: "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
 }
@@ -110,9 +140,10 @@ def _error_response(description: str, codes: tuple[str, ...]) -> OpenApiResponse
 ANALYZE_SCHEMA: dict = {
     "summary": "Classify one image",
     "description": (
-        "Send one image in the multipart field `file`. The image is checked (type, "
-        "size, real format, dimensions, decodability) before the model sees it; the "
-        "answer is the model's top-k ImageNet labels."
+        "Send one image in the multipart field `file`, or as the request body with its "
+        "type (image/jpeg, image/png, image/webp, or application/octet-stream: the bytes "
+        "decide). The image is checked (size, real format, dimensions, decodability) "
+        "before the model sees it; the answer is the model's top-k ImageNet labels."
     ),
     "request": UPLOAD_REQUEST,
     "responses": {
@@ -143,6 +174,23 @@ ANALYZE_SCHEMA: dict = {
             OpenApiParameter.HEADER,
             response=[429, 503],
             description="Seconds to wait before retrying.",
+        ),
+        OpenApiParameter(
+            "RateLimit-Policy",
+            str,
+            OpenApiParameter.HEADER,
+            response=True,
+            description='The plan\'s policies (draft-ietf-httpapi-ratelimit-headers): '
+            '`"rate";q=30;w=60`, and `"day"`, `"month"`, `"day-megapixels"`, '
+            '`"month-megapixels"` for its allowances.',
+        ),
+        OpenApiParameter(
+            "RateLimit",
+            str,
+            OpenApiParameter.HEADER,
+            response=True,
+            description='What is left of each policy and the seconds until it renews: '
+            '`"rate";r=12;t=41`.',
         ),
     ],
     "auth": [],

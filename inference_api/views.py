@@ -9,29 +9,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .analyze import Analysis, analyze
+from .output import shown_predictions
 from .schema import ANALYZE_SCHEMA
-from .upload.form import AnalyzeRequestSerializer
+from .upload.form import received_upload
+from .upload.raw import UploadNegotiation
 
 
 class AnalyzeView(APIView):
-    """POST /api/v1/analyze/: one image in the multipart field `file`, top-k labels out.
+    """POST /api/v1/analyze/: one image in the multipart field `file` or as the body, top-k out.
 
     The client was already admitted and the body capped by the pipeline.
     """
 
+    content_negotiation_class = UploadNegotiation
+
     @extend_schema(**ANALYZE_SCHEMA)
     def post(self, request: Request) -> Response:
         started = time.perf_counter()
-        form = AnalyzeRequestSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        analysis = analyze(form.validated_data["file"])
+        analysis = analyze(received_upload(request.data))
         upload = analysis.upload
+        terms = request.api_admission.terms
         response = Response(
             {
-                "predictions": analysis.predictions,
+                "predictions": shown_predictions(analysis.predictions, terms),
                 "model": analysis.model.describe(),
                 "image": {"format": upload.format, "width": upload.width, "height": upload.height},
-                "request_id": request._request.request_id,
+                "request_id": request.request_id,
                 "timing_ms": {
                     "decode": round(analysis.decode_ms, 2),
                     "inference": round(analysis.inference_ms, 2),

@@ -10,6 +10,7 @@ from django.core.cache import caches
 from django.core.files.storage import storages
 from PIL import Image
 
+from inference_api.admission.plans import forget_plans
 from inference_api.testing import corpus, services
 from inference_api.testing.http import ANALYZE, upload_file
 
@@ -54,6 +55,7 @@ def _fresh_caches():
             caches[alias].clear()
         except Exception:  # noqa: S110 - an unreachable cache is some tests' very subject
             pass
+    forget_plans()
     yield
 
 

@@ -146,7 +146,12 @@ if REDIS_URL:
         },
     }
 else:
-    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # The blocklist's index holds an entry per blocked client: the default
+    # cull at 300 entries would drop blocks.
+    _cache = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    }
 CACHES = {
     "default": {**_cache, "KEY_PREFIX": "ia"},
     "ratelimit": {**_cache, "KEY_PREFIX": "rl"},
@@ -245,6 +250,25 @@ FILE_UPLOAD_HANDLERS = ["inference_api.upload.body.CappedMemoryUploadHandler"]
 RATE_LIMIT_PER_IP = env.str("RATE_LIMIT_PER_IP", default="30/m")
 RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="300/m")
 RATELIMIT_USE_CACHE = "ratelimit"
+# Plans (inference_api.admission.plans): the Plan (by name, edited in the admin)
+# of anonymous clients and of keys without one; empty: the built-in plan, with
+# the rate above, no allowance and the full output.
+ANONYMOUS_PLAN = env.str("ANONYMOUS_PLAN", default="")
+DEFAULT_KEY_PLAN = env.str("DEFAULT_KEY_PLAN", default="")
+# How long a worker keeps a plan before reading it again (an admin edit's delay).
+PLAN_CACHE_SECONDS = env.float("PLAN_CACHE_SECONDS", default=30.0)
+# Model-extraction signals (inference_api.audit.extraction): the last
+# EXTRACTION_WINDOW queries of a key or address, kept EXTRACTION_WINDOW_SECONDS;
+# flagged once EXTRACTION_MIN_QUERIES classified ones average
+# EXTRACTION_QUERIES_PER_IMAGE queries per distinct image (near-duplicates:
+# fingerprints within EXTRACTION_NEAR_BITS of 64). EXTRACTION_DOWNGRADE: a
+# flagged key's answers carry labels only until the flag is lifted.
+EXTRACTION_WINDOW = env.int("EXTRACTION_WINDOW", default=100)
+EXTRACTION_WINDOW_SECONDS = env.int("EXTRACTION_WINDOW_SECONDS", default=86400)
+EXTRACTION_MIN_QUERIES = env.int("EXTRACTION_MIN_QUERIES", default=20)
+EXTRACTION_QUERIES_PER_IMAGE = env.float("EXTRACTION_QUERIES_PER_IMAGE", default=5.0)
+EXTRACTION_NEAR_BITS = env.int("EXTRACTION_NEAR_BITS", default=8)
+EXTRACTION_DOWNGRADE = env.bool("EXTRACTION_DOWNGRADE", default=False)
 # When the rate-limit cache is unreachable: refuse (false) or let through (true).
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=False)
 REQUIRE_API_KEY = env.bool("REQUIRE_API_KEY", default=False)
@@ -259,8 +283,12 @@ WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=1)
 AUTO_BLOCK_FLAGGED = env.int("AUTO_BLOCK_FLAGGED", default=5)
 AUTO_BLOCK_WINDOW = _env_duration("AUTO_BLOCK_WINDOW", "10m")
 AUTO_BLOCK_FOR = _env_duration("AUTO_BLOCK_FOR", "1h")
+# At most this many automatic blocks in force: past it, none is made (alarm).
+AUTO_BLOCK_MAX_IN_FORCE = env.int("AUTO_BLOCK_MAX_IN_FORCE", default=100_000)
 if AUTO_BLOCK_FLAGGED < 0:
     raise ImproperlyConfigured(f"AUTO_BLOCK_FLAGGED={AUTO_BLOCK_FLAGGED} must not be negative")
+if AUTO_BLOCK_MAX_IN_FORCE < 1:
+    raise ImproperlyConfigured(f"AUTO_BLOCK_MAX_IN_FORCE={AUTO_BLOCK_MAX_IN_FORCE} must be >= 1")
 # gunicorn's listening address: read here (gunicorn's config reads it too) so
 # that preflight can refuse a published gunicorn without a proxy in front.
 GUNICORN_BIND = env.str("GUNICORN_BIND", default="127.0.0.1:8000")
@@ -269,7 +297,7 @@ CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/v1/.*$"
 CORS_ALLOW_METHODS = ("POST", "OPTIONS")
 CORS_ALLOW_CREDENTIALS = False
-CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After")
+CORS_EXPOSE_HEADERS = ("X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy")
 # A browser must be allowed to send the API key header, or keyed calls fail preflight.
 CORS_ALLOW_HEADERS = ("accept", "content-type", "x-api-key")
 
@@ -279,13 +307,15 @@ ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 ADMIN_LOGIN_COOLOFF_MINUTES = env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15)
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
-# django-axes: a username, and separately an address, is locked out after
-# ADMIN_LOGIN_FAILURE_LIMIT failures until ADMIN_LOGIN_COOLOFF_MINUTES pass
-# without one. The address is the client's as clients.py resolves it.
+# django-axes: an address (IPv6: its /64), and separately a username from that
+# address, is locked out after ADMIN_LOGIN_FAILURE_LIMIT failures until
+# ADMIN_LOGIN_COOLOFF_MINUTES pass without one. Never a username alone, or
+# anyone could lock staff out (console/lockout.py says why and how).
 AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOGIN_COOLOFF_MINUTES)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_CLIENT_IP_CALLABLE = "inference_api.admission.clients.client_ip"
+AXES_LOCKOUT_PARAMETERS = "inference_api.console.lockout.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "inference_api.console.lockout.login_client_ip"
+AXES_LOCKOUT_TEMPLATE = "admin/inference_api/login_locked.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
@@ -314,7 +344,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["inference_api.upload.multipart.UploadParser"],
+    "DEFAULT_PARSER_CLASSES": [
+        "inference_api.upload.multipart.UploadParser",
+        "inference_api.upload.raw.RawImageParser",
+        "inference_api.upload.raw.OctetStreamParser",
+    ],
     "EXCEPTION_HANDLER": "inference_api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from ..models import FlaggedUpload, QuarantinedFile
 from . import quarantine_budget
+from .preview import preview_png
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +37,13 @@ def quarantine_storage():
     return storages[QUARANTINE_STORAGE]
 
 
-def keep(data: bytes | None, *, client_key: str) -> Placement:
-    """Keep a flagged upload's bytes once per SHA-256, within the budgets.
+def keep(data: bytes | None, *, client_key: str, outcome: str = "") -> Placement:
+    """Keep a flagged upload's bytes once per SHA-256, within the budgets, and its preview.
 
     The hash is computed here from the bytes themselves, not taken from the
     request. Storage failures are logged and reported in the Placement: the
-    audit row is written either way.
+    audit row is written either way. A refusal whose bytes decode gets what
+    the model saw beside them (`preview`).
     """
     if not data:
         return Placement(sha256="", not_stored=FlaggedUpload.NotStored.NO_BYTES)
@@ -49,11 +51,12 @@ def keep(data: bytes | None, *, client_key: str) -> Placement:
     existing = QuarantinedFile.objects.filter(sha256=sha256).first()
     if existing is not None:
         return Placement(sha256=sha256, file=existing)
-    refusal = quarantine_budget.admit(client_key, len(data))
+    preview = preview_png(data, outcome)
+    refusal = quarantine_budget.admit(client_key, len(data) + len(preview or b""))
     if refusal:
         return Placement(sha256=sha256, not_stored=refusal)
     try:
-        stored = _store(data, sha256, client_key)
+        stored = _store(data, sha256, client_key, preview)
         quarantine_budget.observe()
         return Placement(sha256=sha256, file=stored)
     except Exception:
@@ -61,23 +64,35 @@ def keep(data: bytes | None, *, client_key: str) -> Placement:
         return Placement(sha256=sha256, not_stored=FlaggedUpload.NotStored.STORAGE_ERROR)
 
 
-def _store(data: bytes, sha256: str, client_key: str) -> QuarantinedFile:
+def _store(data: bytes, sha256: str, client_key: str, preview: bytes | None) -> QuarantinedFile:
     storage = quarantine_storage()
     name = storage.save(f"{secrets.token_hex(16)}.bin", ContentFile(data))
+    seen = storage.save(f"{secrets.token_hex(16)}.png", ContentFile(preview)) if preview else ""
     try:
         with transaction.atomic():
             return QuarantinedFile.objects.create(
-                sha256=sha256, storage_name=name, size=len(data), client_key=client_key
+                sha256=sha256,
+                storage_name=name,
+                preview_name=seen,
+                preview_size=len(preview or b""),
+                size=len(data),
+                client_key=client_key,
             )
     except IntegrityError:
         # Another worker kept the same bytes first: link to its copy.
-        storage.delete(name)
+        for stored in filter(None, (name, seen)):
+            storage.delete(stored)
         return QuarantinedFile.objects.get(sha256=sha256)
 
 
 def quarantined_file_open(file: QuarantinedFile):
     """Open a quarantined file's bytes for reading (binary, never decoded)."""
     return quarantine_storage().open(file.storage_name, "rb")
+
+
+def preview_open(file: QuarantinedFile):
+    """Open the PNG of what the model saw (made by us from the decoder's pixels)."""
+    return quarantine_storage().open(file.preview_name, "rb")
 
 
 def quarantined_files_delete(file_ids: list[int]) -> int:
@@ -91,6 +106,8 @@ def quarantined_files_delete(file_ids: list[int]) -> int:
     for file in QuarantinedFile.objects.filter(id__in=file_ids, uploads__isnull=True):
         try:
             storage.delete(file.storage_name)
+            if file.preview_name:
+                storage.delete(file.preview_name)
         except Exception:
             logger.exception("could not delete quarantined file %s", file.storage_name)
             continue

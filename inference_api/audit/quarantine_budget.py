@@ -20,7 +20,7 @@ from django.core.files.storage import storages
 from django.db.models import Sum
 from django.utils import timezone
 
-from ..models import FlaggedUpload, QuarantinedFile
+from ..models import KEPT_BYTES, FlaggedUpload, QuarantinedFile
 from ..operations import metrics
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Usage:
 
 def usage() -> Usage:
     """The quarantine's bytes now, against QUARANTINE_MAX_BYTES."""
-    used = QuarantinedFile.objects.aggregate(total=Sum("size"))["total"] or 0
+    used = QuarantinedFile.objects.aggregate(total=Sum(KEPT_BYTES))["total"] or 0
     return Usage(used=used, budget=settings.QUARANTINE_MAX_BYTES)
 
 
@@ -70,7 +70,7 @@ def admit(client_key: str, size: int) -> str:
     are not one transaction: concurrent uploads can overshoot a budget by at
     most one upload each, which the budgets allow for.
     """
-    mine = QuarantinedFile.objects.filter(client_key=client_key).aggregate(total=Sum("size"))
+    mine = QuarantinedFile.objects.filter(client_key=client_key).aggregate(total=Sum(KEPT_BYTES))
     if (mine["total"] or 0) + size > settings.QUARANTINE_MAX_BYTES_PER_CLIENT:
         return FlaggedUpload.NotStored.CLIENT_BUDGET
     over = usage().used + size - settings.QUARANTINE_MAX_BYTES
@@ -95,6 +95,8 @@ def evict_oldest(wanted: int) -> int:
             break
         try:
             storage.delete(file.storage_name)
+            if file.preview_name:
+                storage.delete(file.preview_name)
         except Exception:
             logger.exception("could not evict quarantined file %s", file.storage_name)
             continue
@@ -102,7 +104,7 @@ def evict_oldest(wanted: int) -> int:
             file=None, not_stored=FlaggedUpload.NotStored.EVICTED
         )
         file.delete()
-        freed += file.size
+        freed += file.size + file.preview_size
     if freed:
         logger.warning("quarantine full: evicted the oldest files, %d bytes", freed)
     return freed

@@ -19,7 +19,10 @@ from ..admission import autoblock
 from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
-from . import quarantine, quarantine_budget
+from ..operations import metrics
+from . import extraction, quarantine, quarantine_budget
+from .inflight import WORKER_DIED
+from .usage import count_usage
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ AGGREGATED_OUTCOMES = frozenset(
     {
         "rate_limited",
         "blocked",
+        "origin_not_allowed",
         "invalid_api_key",
         "method_not_allowed",
         "not_found",
@@ -53,21 +57,31 @@ def audit(story: Story) -> None:
     connection (a persistent connection may have died with a database
     restart); if that fails too, the whole entry is logged at ERROR as JSON
     (`audit row lost: {...}`), from which it can be replayed, so not even an
-    accepted request goes unrecorded.
+    accepted request goes unrecorded. Once the row is in, the request's
+    usage is counted and its extraction signals updated (`_after_the_row`);
+    a database that refused the row is not asked again for them.
     """
     try:
-        _write_isolated(story)
+        if _write_isolated(story):
+            _after_the_row(story)
         return
     except Exception as exc:
         failure = exc
     if isinstance(failure, DatabaseError) and not connection.in_atomic_block:
         connection.close()
         try:
-            _write_isolated(story)
+            if _write_isolated(story):
+                _after_the_row(story)
             return
         except Exception as exc:
             failure = exc
     _log_lost(story, failure)
+
+
+def _after_the_row(story: Story) -> None:
+    """The usage row and the extraction signals; each never raises."""
+    count_usage(story)
+    extraction.observe(story, client_key_for(_valid_ip(story.arrival.client_ip)))
 
 
 def entry_fields(story: Story) -> dict:
@@ -89,6 +103,7 @@ def entry_fields(story: Story) -> dict:
         "outcome": story.outcome.code or "unknown",
         "declared_content_type": received.content_type if received else arrival.content_type,
         "bytes_received": max(received.size, 0) if received else 0,
+        "upload_via": received.via if received else "",
         "latency_ms": round(story.latency_ms, 3),
         "user_agent": arrival.user_agent,
     }
@@ -128,28 +143,46 @@ def _log_lost(story: Story, failure: Exception) -> None:
     logger.error("audit row lost: %s", entry, exc_info=failure)
 
 
-def _write_isolated(story: Story) -> None:
+def _write_isolated(story: Story) -> bool:
     # Inside a caller's transaction (ATOMIC_REQUESTS, tests) a failed write must
     # roll back to a savepoint, not poison that transaction. In autocommit, the
     # usual case, no BEGIN/COMMIT is added around the one statement.
     if connection.in_atomic_block:
         with transaction.atomic():
-            _write(story)
-    else:
-        _write(story)
+            return _write(story)
+    return _write(story)
 
 
-def _write(story: Story) -> None:
+def _write(story: Story) -> bool:
+    """Write the story's row; False when it was already in the trail."""
+    if _written_before_its_worker_died(story):
+        return False
     fields = entry_fields(story)
     if story.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
-        return
-    if not story.outcome.flagged or quarantine_budget.flagged_cap_reached(fields["client_key"]):
+        return True
+    if not story.outcome.flagged:
         AuditLog.objects.create(**fields)
-        return
+        return True
+    if quarantine_budget.flagged_cap_reached(fields["client_key"]):
+        AuditLog.objects.create(**fields)
+    else:
+        _write_flagged(story, fields)
+    # Every flagged refusal counts towards an automatic block, kept or not:
+    # the quarantine's caps decide what is stored, never who is blocked.
+    counted = autoblock.count_flagged_upload(client_ip=fields["client_ip"])
+    if counted.capacity is not None:
+        metrics.observe_auto_blocks(counted.capacity, refused=counted.refused)
+    return True
+
+
+def _write_flagged(story: Story, fields: dict) -> None:
+    """The audit row and its FlaggedUpload, with the bytes kept if the quarantine has room."""
     received = story.received
     placement = quarantine.keep(
-        received.data if received else None, client_key=fields["client_key"]
+        received.data if received else None,
+        client_key=fields["client_key"],
+        outcome=story.outcome.code,
     )
     with transaction.atomic():
         entry = AuditLog.objects.create(**fields)
@@ -162,7 +195,18 @@ def _write(story: Story) -> None:
             file=placement.file,
             not_stored=placement.not_stored,
         )
-    autoblock.count_flagged_upload(client_ip=entry.client_ip)
+
+
+def _written_before_its_worker_died(story: Story) -> bool:
+    """Whether gunicorn's master hands in a request its worker had already audited.
+
+    A worker clears its in-flight record after writing the row; killed in
+    between (seen in tests/e2e/test_multihost.py), it leaves the master a
+    story of a request already in the trail, which is then not written twice.
+    """
+    return story.outcome == WORKER_DIED and AuditLog.objects.filter(
+        request_id=story.arrival.request_id
+    ).exists()
 
 
 def _count_refusal(fields: dict) -> None:

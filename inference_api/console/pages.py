@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ..admission.autoblock import AUTOMATIC_REASON
-from ..admission.blocklist import find_block
-from ..models import BlockedClient, FlaggedUpload
+from ..admission.blocklist import is_blocked
+from ..models import BlockedClient, ExtractionFlag, FlaggedUpload
 from . import charts, overview
 from .blocking import block_url
 
@@ -75,7 +75,7 @@ def _chart(data: overview.Overview):
 
 
 def _rows(counts, what: str, window, may_block: bool) -> list[ClientRow]:
-    # find_block reads the cached blocklist: no query per row.
+    # is_blocked reads the blocklist's index in the cache: no query per row.
     return [
         ClientRow(
             client=row.client,
@@ -84,7 +84,7 @@ def _rows(counts, what: str, window, may_block: bool) -> list[ClientRow]:
             block_url=block_url(row.client, f"{row.count} {what} in the {window.label}")
             if may_block
             else "",
-            blocked=find_block(row.client.split("/")[0]) is not None,
+            blocked=is_blocked(row.client.split("/")[0]),
         )
         for row in counts
     ]
@@ -129,4 +129,8 @@ def review_queue(request: HttpRequest) -> list[tuple[str, int, str]]:
         query = urlencode({"kind": "automatic", "in_force": "yes"})
         url = f"{reverse('admin:inference_api_blockedclient_changelist')}?{query}"
         items.append(("automatic blocks in force", automatic, url))
+    if request.user.has_perm("inference_api.view_extractionflag"):
+        flagged = ExtractionFlag.objects.filter(lifted_at__isnull=True).count()
+        url = reverse("admin:inference_api_usage")
+        items.append(("clients flagged for extraction", flagged, url))
     return items

@@ -1,6 +1,7 @@
 """The admin site: staff log in with a password and, when ADMIN_REQUIRE_2FA is on, a TOTP token.
 
-Its home page also warns when the quarantine is nearly full (quarantine_budget).
+Its home page also warns when the quarantine is nearly full (quarantine_budget),
+and when the automatic blocks near AUTO_BLOCK_MAX_IN_FORCE (autoblock).
 
 django-otp's OTPAdminSite always asks for a token; this one asks only when the
 setting says so, read at each request, so the same site serves both modes.
@@ -28,9 +29,19 @@ class StaffAdminSite(OTPAdminSite):
         return OTPAdminSite.login_template if settings.ADMIN_REQUIRE_2FA else None
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        """The admin's home page, with a warning when the quarantine is nearly full."""
-        from ..audit import quarantine_budget  # the models are not ready when this module loads
+        """The admin's home page, warning when the quarantine or the automatic blocks near full."""
+        from ..admission import autoblock  # the models are not ready when this module loads
+        from ..audit import quarantine_budget
 
+        blocks = autoblock.capacity()
+        if blocks.nearly_full:
+            messages.warning(
+                request,
+                f"Automatic blocks are {blocks.ratio:.0%} full ({blocks.in_force} of "
+                f"{blocks.limit} in force): at the limit, clients that keep sending hostile "
+                "uploads are no longer blocked. Look for the attack in the overview, block "
+                "its networks, or raise AUTO_BLOCK_MAX_IN_FORCE.",
+            )
         current = quarantine_budget.usage()
         if current.nearly_full:
             messages.warning(

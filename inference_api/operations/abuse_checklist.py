@@ -13,6 +13,7 @@ from .verdicts import Verdict, failed, passed, warned
 
 AXES_BACKEND = "axes.backends.AxesStandaloneBackend"
 AXES_MIDDLEWARE = "axes.middleware.AxesMiddleware"
+AXES_LOCKOUT_PARAMETERS = "inference_api.console.lockout.lockout_parameters"
 CSP_MIDDLEWARE = "csp.middleware.CSPMiddleware"
 MAX_LOGIN_FAILURES = 20
 UNSAFE_SCRIPT_SOURCES = frozenset({"'unsafe-inline'", "'unsafe-eval'", "*", "http:", "https:"})
@@ -56,7 +57,13 @@ def check_gunicorn_behind_proxy() -> Verdict:
 
 
 def check_admin_lockout() -> Verdict:
-    """django-axes locks out a username and an address after repeated failed logins."""
+    """django-axes locks out an address, and a username from that address, after repeated
+    failed logins; never a username alone (anyone could lock staff out with it)."""
+    if settings.AXES_LOCKOUT_PARAMETERS != AXES_LOCKOUT_PARAMETERS:
+        return failed(
+            f"AXES_LOCKOUT_PARAMETERS is not {AXES_LOCKOUT_PARAMETERS}: a lockout by username "
+            "alone lets anyone lock staff out"
+        )
     if AXES_BACKEND not in settings.AUTHENTICATION_BACKENDS[:1]:
         return failed(f"{AXES_BACKEND} is not the first authentication backend")
     if AXES_MIDDLEWARE not in settings.MIDDLEWARE:
@@ -67,7 +74,10 @@ def check_admin_lockout() -> Verdict:
     if not settings.AXES_COOLOFF_TIME:
         return failed("ADMIN_LOGIN_COOLOFF_MINUTES is 0: a lockout would never lift")
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    return passed(f"after {limit} failures, by username and by address, for {minutes} min")
+    return passed(
+        f"after {limit} failures, by address (IPv6 /64) and by username at that address, "
+        f"for {minutes} min"
+    )
 
 
 def check_admin_2fa() -> Verdict:

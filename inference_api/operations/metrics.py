@@ -42,6 +42,8 @@ from ..facts import Story
 if TYPE_CHECKING:
     from analysis.model_store import LoadedModel
 
+    from ..admission.autoblock import Capacity
+
 # prometheus-client reads this variable itself, from the environment, when it is
 # imported; reading it from anywhere else could disagree with the library.
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -82,6 +84,17 @@ QUARANTINE_USED_RATIO = Gauge(
     "Bytes kept in quarantine over QUARANTINE_MAX_BYTES (warned at 0.8), as last measured.",
     multiprocess_mode="mostrecent",
 )
+AUTO_BLOCKS_USED_RATIO = Gauge(
+    "inference_api_auto_blocks_used_ratio",
+    "Automatic blocks in force over AUTO_BLOCK_MAX_IN_FORCE (1: full, no more are made), "
+    "as last measured.",
+    multiprocess_mode="mostrecent",
+)
+AUTO_BLOCKS_REFUSED = Counter(
+    "inference_api_auto_blocks_refused_total",
+    "Clients that reached AUTO_BLOCK_FLAGGED but were not blocked: AUTO_BLOCK_MAX_IN_FORCE "
+    "automatic blocks were in force.",
+)
 MODEL_INFO = Gauge(
     "inference_api_model_info",
     "The model served (1 per name, version and SHA-256).",
@@ -109,6 +122,13 @@ def observe_analysis(*, model: "LoadedModel", decode_ms: float, inference_ms: fl
     MODEL_INFO.labels(
         name=described["name"], version=described["version"], sha256=described["sha256"]
     ).set(1)
+
+
+def observe_auto_blocks(capacity: "Capacity", *, refused: bool) -> None:
+    """Publishes the automatic blocks' fill level, and a client not blocked for want of room."""
+    AUTO_BLOCKS_USED_RATIO.set(capacity.ratio)
+    if refused:
+        AUTO_BLOCKS_REFUSED.inc()
 
 
 @contextmanager

@@ -14,4 +14,5 @@ def review_queue(context) -> dict:
     return {
         "items": queue_for(request),
         "may_overview": request.user.has_perm("inference_api.view_auditlog"),
+        "may_usage": request.user.has_perm("inference_api.view_usageday"),
     }

@@ -26,18 +26,23 @@ def upload_file(payload: bytes, name: str = "photo.png", content_type: str = "im
     return SimpleUploadedFile(name, payload, content_type=content_type)
 
 
-def multipart(data: bytes, content_type: str, filename: str) -> bytes:
+def multipart(data: bytes, content_type: str | None, filename: str) -> bytes:
     """One multipart/form-data body with `data` in the field `file`.
 
     Header values go as they are, not escaped, as a browser or an attacker
-    sends them (a filename with a quote or a lone surrogate included).
+    sends them (a filename with a quote or a lone surrogate included). A
+    `content_type` of None leaves the part without one, as Python requests does.
     """
+    type_line = "" if content_type is None else f"Content-Type: {content_type}\r\n"
     head = (
         f"--{BOUNDARY}\r\n"
         f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n"
+        f"{type_line}\r\n"
     ).encode("utf-8", "surrogateescape")
     return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 @dataclass
@@ -54,11 +59,26 @@ class Reply:
         return json.loads(self.body or b"{}")
 
 
-def post(url: str, body: bytes, headers: dict | None = None, timeout: float = 60) -> Reply:
-    """POST a prepared multipart body on a fresh connection; the time is the whole exchange."""
+def post(
+    url: str,
+    body: bytes,
+    headers: dict | None = None,
+    timeout: float = 60,
+    source: str | None = None,
+) -> Reply:
+    """POST a prepared multipart body on a fresh connection; the time is the whole exchange.
+
+    `source` is the local address to send from (another loopback address is
+    another client to the server's rate limits).
+    """
     parsed = urlparse(url)
     started = time.perf_counter()
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+    conn = http.client.HTTPConnection(
+        parsed.hostname,
+        parsed.port,
+        timeout=timeout,
+        source_address=(source, 0) if source else None,
+    )
     try:
         conn.connect()
         # As curl, browsers and requests do: no Nagle delay on the last segment.
@@ -68,7 +88,7 @@ def post(url: str, body: bytes, headers: dict | None = None, timeout: float = 60
             ANALYZE,
             body=body,
             headers={
-                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                "Content-Type": MULTIPART_TYPE,
                 **(headers or {}),
             },
         )

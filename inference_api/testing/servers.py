@@ -64,6 +64,13 @@ def _database(tmp: Path) -> Iterator[str]:
     if not base.startswith("postgres"):
         yield f"sqlite:///{tmp / 'live.sqlite3'}"
         return
+    with postgres_database(base) as url:
+        yield url
+
+
+@contextmanager
+def postgres_database(base: str) -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server of `base`; dropped afterwards."""
     import psycopg
 
     name = f"live_{uuid.uuid4().hex[:12]}"
@@ -155,14 +162,14 @@ def wait_for_fresh_window(buckets: list[str], period: int, needed: float) -> dic
 
     A live server's limiter reads its own process's clock, which a test
     cannot pin: a test whose requests must share one window starts right
-    after a window began instead. django-ratelimit staggers the windows per
+    after a window began instead. The counters stagger the windows per
     bucket value (`ip:127.0.0.1`, `ip:2001:db8::/64`, `key:<prefix>`);
     the returned ends are the last second of each window, as it computes them.
     """
-    from django_ratelimit.core import _get_window
+    from inference_api.admission.windows import window_end
 
     while True:
-        ends = {bucket: _get_window(bucket, period) for bucket in buckets}
+        ends = {bucket: window_end(bucket, period) for bucket in buckets}
         soonest = min(ends.values()) + 1  # the window ends after its last second
         if soonest - time.time() >= needed:
             return ends
@@ -265,16 +272,16 @@ def gunicorn_server(
 
 
 @contextmanager
-def moto_server(port: int, log_path: Path) -> Iterator[str]:
-    """An S3-compatible server (moto's server mode) on loopback `port`; yields its URL."""
+def moto_server(port: int, log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """An S3-compatible server (moto's server mode) on `host`:`port`; yields its URL."""
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            [str(BIN / "moto_server"), "-H", host, "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 30
         while not _answers(url):

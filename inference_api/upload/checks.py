@@ -2,14 +2,14 @@
 
 Each check is a small callable class with the error it raises (an ApiError:
 status, `code`, client `message`). `check_upload` runs them in the order of
-DESIGN.md: declared type on the allowlist -> real format from magic bytes
-equals the declared one -> size -> then, in a decoder process whose CPU,
-memory and wall clock the kernel bounds (inference_api.sandbox), the walk of
-the file's structure, the header dimensions and pixel count, and one open
-and decode of the first frame down to the model's input square
-(inference_api.imaging.prepare). Nothing about the upload is trusted: not
-the declared type, not the filename, not a single byte, and no decoder runs
-in this process.
+DESIGN.md: declared type on the allowlist (or none declared) -> real format
+from the magic bytes accepted, and the declared one if any -> size -> then,
+in a decoder process whose CPU, memory and wall clock the kernel bounds
+(inference_api.sandbox), the walk of the file's structure, the header
+dimensions and pixel count, and one open and decode of the first frame down
+to the model's input square (inference_api.imaging.prepare). Nothing about
+the upload is trusted: not the declared type (a hint; the bytes decide), not
+the filename, not a single byte, and no decoder runs in this process.
 """
 
 import functools
@@ -27,7 +27,15 @@ from PIL import Image
 
 from .. import errors, sandbox
 from ..facts import Examined
-from ..imaging.formats import FORMAT_CONTENT_TYPES, JPEG, PNG, WEBP, sniff_format
+from ..imaging.formats import (
+    FORMAT_CONTENT_TYPES,
+    JPEG,
+    PNG,
+    UNDECLARED_TYPES,
+    WEBP,
+    media_type,
+    sniff_format,
+)
 from ..imaging.limits import DecodeLimits, ModelInput
 from ..imaging.prepare import Refused
 
@@ -96,38 +104,72 @@ class CapValidator(UploadValidator):
 
 
 class ContentTypeValidator(UploadValidator):
-    """The declared content type is on the allowlist (415 unsupported_media_type)."""
+    """The declared type is an accepted one, an alias of one, or none at all (415).
+
+    A client that names no type, or application/octet-stream, declares
+    nothing: the bytes will decide. Any other type off the allowlist
+    (image/gif, text/plain, ...) is refused before a byte is looked at.
+    """
 
     error = errors.UnsupportedMediaType
+    message = "Only JPEG, PNG and WebP images are accepted; convert the image to one of them."
 
     def __init__(self, allowed: Iterable[str] | None = None) -> None:
         self.allowed = tuple(allowed) if allowed is not None else None
 
     def __call__(self, content_type: str) -> str:
-        """Return the declared type, normalised (lower case, no parameters)."""
-        normalised = (content_type or "").split(";")[0].strip().lower()
-        allowed = self.allowed if self.allowed is not None else settings.ALLOWED_CONTENT_TYPES
-        if normalised not in allowed:
+        """Return the declared media type (lower case, no parameters, aliases resolved), or ""."""
+        declared = media_type(content_type)
+        if declared in UNDECLARED_TYPES:
+            return ""
+        if declared not in allowed_types(self.allowed):
             self.fail()
-        return normalised
+        return declared
 
 
 class MagicBytesValidator(UploadValidator):
-    """The bytes' real format is the declared one (415 content_type_mismatch).
+    """The bytes' real format is an accepted one, and the declared one when a type was declared.
 
-    An empty file is no image at all (422 invalid_image).
+    Bytes of another format under a declared accepted type are a lie about
+    the file (415 content_type_mismatch, flagged); with no type declared
+    they are only not an image we take (415 unsupported_media_type, not
+    flagged). An empty file is no image at all (422 invalid_image).
     """
 
     error = errors.ContentTypeMismatch
 
-    def __call__(self, data: bytes, content_type: str) -> str:
+    def __init__(self, allowed: Iterable[str] | None = None) -> None:
+        self.allowed = tuple(allowed) if allowed is not None else None
+
+    def __call__(self, data: bytes, declared: str) -> str:
         """Return the real format ("JPEG", "PNG" or "WEBP")."""
         if not data:
-            raise errors.InvalidImage("The file is empty.")
+            raise errors.InvalidImage("The file is empty; send the image's bytes.")
         real = sniff_format(data)
-        if real is None or FORMAT_CONTENT_TYPES[real] != content_type:
-            self.fail()
+        real_type = FORMAT_CONTENT_TYPES.get(real or "")
+        if not declared:
+            if real_type not in allowed_types(self.allowed):
+                raise errors.UnsupportedMediaType(ContentTypeValidator.message)
+            return real
+        if real_type != declared:
+            raise errors.ContentTypeMismatch(mismatch_message(real, declared))
         return real
+
+
+def mismatch_message(real_format: str | None, declared: str) -> str:
+    """What a client whose declared type the bytes contradict should do, in one sentence."""
+    if real_format is None:
+        return f"The file is not the {declared} image it declares; send the image's own bytes."
+    real_type = FORMAT_CONTENT_TYPES[real_format]
+    return (
+        f"The file is a {real_format} image, not {declared} as declared; "
+        f"declare {real_type}, or no type at all."
+    )
+
+
+def allowed_types(allowed: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The accepted media types: `allowed` when given, else ALLOWED_CONTENT_TYPES."""
+    return tuple(allowed) if allowed is not None else tuple(settings.ALLOWED_CONTENT_TYPES)
 
 
 class FilenameExtensionValidator(UploadValidator):
@@ -139,18 +181,16 @@ class FilenameExtensionValidator(UploadValidator):
     """
 
     error = errors.ContentTypeMismatch
-    # Extensions the mimetypes table does not map to the type we decode.
-    ALIASES = {"image/apng": "image/png", "image/pjpeg": "image/jpeg"}
 
     def __call__(self, filename: str, real_format: str) -> None:
         guessed, _ = mimetypes.guess_type(filename or "", strict=False)
-        guessed = self.ALIASES.get(guessed or "", guessed)
-        if (
-            guessed
-            and guessed.startswith("image/")
-            and guessed != FORMAT_CONTENT_TYPES[real_format]
-        ):
-            self.fail()
+        guessed = media_type(guessed or "")
+        real_type = FORMAT_CONTENT_TYPES[real_format]
+        if guessed.startswith("image/") and guessed != real_type:
+            raise self.error(
+                f"The file's name says {guessed} but it is a {real_format} image; "
+                "rename it, or send it without a name."
+            )
 
 
 class UploadSizeValidator(CapValidator):

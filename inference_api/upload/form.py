@@ -1,16 +1,19 @@
-"""Step 3 of the request pipeline, first half: the form of POST /api/v1/analyze/.
+"""Step 3 of the request pipeline, first half: the image as received, form or raw body.
 
-The form has exactly one field, `file`, holding exactly one file. Every
-rejection raises the ApiError of the contract (not a DRF ValidationError),
-so the client learns the precise code. The value is the file as received
-(`facts.Received`); the checks of its bytes are `checks.check_upload`'s.
+`received_upload` takes what DRF's parser made of the body: a multipart
+form (`multipart.UploadParser`), or the image as the body itself
+(`raw.RawImageParser`, already a `Received`). The form has exactly one
+field, `file`, holding exactly one file. Every rejection raises the
+ApiError of the contract (not a DRF ValidationError), so the client learns
+the precise code. The value is the file as received (`facts.Received`); the
+checks of its bytes are `checks.check_upload`'s, the same for both forms.
 """
 
 from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 
 from .. import errors
-from ..facts import Received
+from ..facts import Received, UploadForm
 
 FILENAME_MAX = 255
 
@@ -31,6 +34,7 @@ class UploadField(serializers.FileField):
             filename=(data.name or "")[:FILENAME_MAX],
             content_type=data.content_type or "",
             size=len(payload),
+            via=UploadForm.MULTIPART,
         )
 
 
@@ -51,8 +55,19 @@ class AnalyzeRequestSerializer(serializers.Serializer):
         if not isinstance(_get(data, "file"), UploadedFile):
             raise errors.NoFile()
         if set(_keys(data)) - {"file"}:
-            raise errors.MalformedRequest("Only the multipart field 'file' is accepted.")
+            raise errors.MalformedRequest(
+                "Send the image in the multipart field 'file' and no other field."
+            )
         return super().to_internal_value(data)
+
+
+def received_upload(data: object) -> Received:
+    """The one image of the request, from DRF's parsed `request.data`."""
+    if isinstance(data, Received):
+        return data
+    form = AnalyzeRequestSerializer(data=data)
+    form.is_valid(raise_exception=True)
+    return form.validated_data["file"]
 
 
 def _get(data: object, key: str) -> object:

@@ -99,7 +99,9 @@ def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
         if file_bytes > settings.MAX_UPLOAD_BYTES:
             received = Received(b"", file_name, content_type, size=len(data))
             raise errors.FileTooLarge().learned(received=received)
-        files.appendlist(name, _uploaded(name, file_name, content_type, data))
+        # The part's type as sent, parameters and all: the checks read it, the audit keeps it.
+        declared = headers.get("content-type", "")
+        files.appendlist(name, _uploaded(name, file_name, declared, data))
     fields._mutable = False
     return DataAndFiles(fields, files)
 

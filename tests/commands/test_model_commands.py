@@ -9,6 +9,7 @@ from django.core.files.storage import storages
 from django.core.management import CommandError, call_command
 
 from analysis.export import sidecar_name
+from analysis.model_store import load_model
 
 
 @pytest.fixture
@@ -38,6 +39,20 @@ def test_export_writes_the_model_and_its_hash_and_prints_it(tmp_models):
     with tmp_models.open(sidecar_name("efficientnet_lite0.pt")) as sidecar:
         assert sidecar.read().decode().strip() == digest
     assert f"MODEL_SHA256={digest}" in output
+
+
+def test_export_with_a_model_version_writes_it_into_the_files_metadata(tmp_models, settings):
+    output = run("export_model", "--name", "release-2.pt", "--model-version", "lite0-release-2")
+    digest = output.split("SHA-256 ")[1].split()[0]
+    assert "Model version lite0-release-2" in output
+
+    settings.MODEL_SHA256 = digest
+    loaded = load_model(storage=tmp_models, name="release-2.pt")
+
+    assert loaded.metadata.version == "lite0-release-2"
+    assert loaded.describe() == {
+        "name": "efficientnet-lite0", "version": "lite0-release-2", "sha256": digest
+    }
 
 
 def test_export_if_missing_leaves_a_stored_model_alone(tmp_models):

@@ -72,6 +72,13 @@ def test_the_deployment_runs_several_replicas_spread_over_nodes():
     assert spread[0]["labelSelector"]["matchLabels"].items() <= labels.items()
 
 
+def test_the_spread_counts_only_the_pods_of_one_rollout():
+    """Without matchLabelKeys a rolling update counts the old ReplicaSet's pods too
+    and packs the new ones on one node (seen on a two-node cluster)."""
+    for constraint in POD["topologySpreadConstraints"]:
+        assert constraint["matchLabelKeys"] == ["pod-template-hash"], constraint["topologyKey"]
+
+
 def test_probes_hit_healthz_and_readyz_on_gunicorns_port():
     port = next(p for p in API["ports"] if p["name"] == "http")["containerPort"]
     assert CONFIG["GUNICORN_BIND"] == f"0.0.0.0:{port}", "explicit bind on the pod's address"
@@ -125,10 +132,10 @@ def test_requests_and_limits_follow_the_workers():
     resources = API["resources"]
     workers = int(CONFIG["WEB_CONCURRENCY"])
     threads = int(CONFIG["TORCH_THREADS"]) * int(CONFIG["GUNICORN_THREADS"])
-    # One core per sync worker and torch thread: the CPU request is what they can use.
-    assert float(resources["requests"]["cpu"]) == workers * threads
-    assert resources["limits"]["cpu"] == resources["requests"]["cpu"]
-    # Guaranteed QoS: memory limit = request, sized for every worker at its worst
+    # One core per sync worker and torch thread: the CPU limit is what they can use.
+    assert millicpu(resources["limits"]["cpu"]) == 1000 * workers * threads
+    assert millicpu(resources["requests"]["cpu"]) <= millicpu(resources["limits"]["cpu"])
+    # Memory limit = request, sized for every worker at its worst
     # (docs/deploy.md, "More than one host", shows the arithmetic).
     assert resources["limits"]["memory"] == resources["requests"]["memory"]
     memory_mib = int(resources["limits"]["memory"].removesuffix("Mi"))
@@ -143,6 +150,43 @@ def test_requests_and_limits_follow_the_workers():
     assert memory_mib >= needed + SHM_MIB
     for container in all_containers(POD):
         assert {"cpu", "memory"} <= set(container["resources"]["limits"]), container["name"]
+
+
+def millicpu(quantity: str) -> int:
+    if quantity.endswith("m"):
+        return int(quantity.removesuffix("m"))
+    return int(float(quantity) * 1000)
+
+
+def pod_request(pod: dict, resource: str) -> int:
+    """The CPU the scheduler reserves for a pod: its containers' sum, or its largest init's."""
+    containers = sum(millicpu(c["resources"]["requests"][resource]) for c in pod["containers"])
+    inits = [millicpu(c["resources"]["requests"][resource]) for c in pod.get("initContainers", [])]
+    return max([containers, *inits])
+
+
+# A 2-CPU node's CPU that pods cannot have: the kubelet's reservation and the
+# DaemonSets every node runs (kube-proxy, the CNI), as docs/deploy.md counts them.
+NODE_MILLICPU = 2000
+SYSTEM_MILLICPU = 400
+
+
+def test_a_surge_pod_an_old_pod_and_the_migrate_job_fit_one_2_cpu_node():
+    """A rolling update on two nodes puts the surge pod next to an old one while the
+    release's migrate Job runs: with the whole node requested, nothing could start."""
+    api = pod_request(POD, "cpu")
+    job = pod_request(pod_spec("Job"), "cpu")
+    assert 2 * api + job + SYSTEM_MILLICPU <= NODE_MILLICPU, (api, job)
+    assert DEPLOYMENT["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 1
+
+
+def test_the_autoscaler_targets_a_share_of_what_a_pod_can_use():
+    """The CPU request is sized to fit the node; when to scale is said in cores."""
+    [metric] = one(OBJECTS, "HorizontalPodAutoscaler")["spec"]["metrics"]
+    target = metric["resource"]["target"]
+    assert target["type"] == "AverageValue"
+    limit = millicpu(API["resources"]["limits"]["cpu"])
+    assert millicpu(target["averageValue"]) == 0.7 * limit
 
 
 # The sizing inputs docs/deploy.md derives the memory limit from: the container

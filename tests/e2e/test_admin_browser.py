@@ -82,13 +82,22 @@ def review_as_staff(browser, base_url: str, upload_id: int, payload: bytes, shot
     page.wait_for_load_state()
     seen["blocked"] = page.inner_text("ul.messagelist")
     page.click(f"a[href$='/admin/inference_api/flaggedupload/{upload_id}/change/']")
-    link = page.locator("a", has_text="download (bytes)")
+    link = page.locator("a", has_text="the raw bytes (.bin)")
+    href = link.get_attribute("href")
+    link.click()  # a page that says what the bytes are; only its button sends them
+    page.wait_for_selector("input[name=confirm]")
+    seen["warning"] = page.inner_text("#content")
     with page.expect_download() as info:
-        link.click()
+        page.click("input[name=confirm]")
     download = info.value
     seen["filename"] = download.suggested_filename
     seen["downloaded"] = Path(download.path()).read_bytes()
-    response = context.request.get(f"{base_url}{link.get_attribute('href')}")
+    seen["get"] = context.request.get(f"{base_url}{href}").headers["content-type"]
+    token = page.context.cookies(base_url)
+    csrf = next(c["value"] for c in token if c["name"] == "csrftoken")
+    response = context.request.post(
+        f"{base_url}{href}", headers={"X-CSRFToken": csrf, "Referer": f"{base_url}{href}"}
+    )
     seen["headers"] = response.headers
     seen["body"] = response.body()
     context.close()
@@ -143,6 +152,8 @@ def test_a_reviewer_reviews_blocks_and_downloads_and_outsiders_cannot(
     assert shot.stat().st_size > 0
     assert "marked reviewed-malicious" in staff["malicious"]
     assert "Blocked 1 network(s)" in staff["blocked"]
+    assert "only in a sandbox" in staff["warning"]
+    assert staff["get"].startswith("text/html")  # following the link alone sends no bytes
     assert staff["downloaded"] == payload and staff["body"] == payload
     assert staff["filename"].startswith(f"flagged-{upload.pk}-")
     assert staff["filename"].endswith(".bin")

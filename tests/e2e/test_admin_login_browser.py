@@ -49,7 +49,7 @@ def submit_login(page, base_url: str, username: str, password: str, token: str |
     return navigation.value
 
 
-def test_a_username_is_locked_out_after_repeated_failures_even_with_the_right_password(
+def test_a_username_at_an_address_is_locked_out_after_failures_even_with_the_right_password(
     live_server, settings, require_chromium
 ):
     settings.AXES_FAILURE_LIMIT = 3

@@ -10,17 +10,23 @@ says. A 5xx, a dropped connection or a timeout is always a failure.
 The whole corpus also goes through ONE real gunicorn worker, which must
 serve all of it and still be the same process at the end. Spoofs of the
 valid files (another declared type, another extension) must all be refused.
+
+Sent with no type (an untyped part, or the raw body) every file gets the
+answer it gets declared: the bytes decide. Only files that are not JPEG, PNG
+or WebP by their magic bytes differ, refused as unsupported, not as a lie.
 """
 
 import mimetypes
+from collections import Counter
 from http import HTTPStatus
 from pathlib import Path
 
 import pytest
 import requests
 
+from inference_api.imaging.formats import sniff_format
 from inference_api.testing import corpus
-from inference_api.testing.http import ANALYZE
+from inference_api.testing.http import ANALYZE, MULTIPART_TYPE, multipart
 from inference_api.testing.servers import gunicorn_server, status_kb, worker_pids
 
 ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -74,6 +80,41 @@ def test_each_corpus_file_gets_its_expected_outcome(post_upload, corpus_dir, exp
     assert problem is None, f"{row['file']} ({row['category']}): {problem}"
 
 
+def undeclared_outcome(payload: bytes, declared: tuple[int, str]) -> tuple[int, str]:
+    """The answer a file sent with no type must get, from the one it gets declared.
+
+    What starts like an accepted format gets the same answer; the rest are
+    refused as unsupported (the manifest's real format is Pillow's verdict,
+    which may name no format for a file that starts with a PNG signature).
+    """
+    if sniff_format(payload) is not None:
+        return declared
+    return HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"
+
+
+def status_and_code(response) -> tuple[int, str]:
+    return response.status_code, response.json().get("code", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row", rows_or_missing(ROWS))
+def test_each_corpus_file_sent_with_no_type_gets_the_declared_answer(
+    client, post_upload, corpus_dir, exported_model, row
+):
+    payload = corpus.read(row, corpus_dir)
+    declared = post_upload(payload, row["file"], declared_type(row))
+    untyped_part = client.post(
+        ANALYZE, data=multipart(payload, None, row["file"]), content_type=MULTIPART_TYPE
+    )
+    raw_body = client.post(ANALYZE, data=payload, content_type="application/octet-stream")
+    expected = undeclared_outcome(payload, status_and_code(declared))
+    for how, response in (("untyped part", untyped_part), ("raw body", raw_body)):
+        body, request_id = response.json(), response["X-Request-ID"]
+        problem = check_outcome(row, response.status_code, body, request_id)
+        assert problem is None, f"{row['file']} as {how}: {problem}"
+        assert status_and_code(response) == expected, f"{row['file']} as {how}"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", rows_or_missing(VALID))
 def test_a_valid_file_declared_as_another_type_is_refused(post_upload, corpus_dir, row):
@@ -125,3 +166,36 @@ def test_the_whole_corpus_through_one_gunicorn_worker(corpus_dir, exported_model
     assert problems == {}
     assert "WORKER TIMEOUT" not in log and "Traceback" not in log
     assert rss < WORKER_PEAK_RSS_LIMIT, f"worker peak RSS {rss / 2**20:.0f} MiB"
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_every_rejected_file_sent_untyped_is_refused_by_a_live_worker(corpus_dir, exported_model):
+    rejects = [row for row in ROWS if row["expected"] == "reject"]
+    outcomes: Counter[str] = Counter()
+    problems = {}
+    with gunicorn_server(workers=1, threads=1) as server, requests.Session() as session:
+        url = server.url + ANALYZE
+        for row in rejects:
+            payload = corpus.read(row, corpus_dir)
+            forms = {
+                "untyped part": {"files": {"file": (row["file"], payload)}},
+                "raw body": {"data": payload},
+            }
+            for how, sent in forms.items():
+                response = session.post(url, timeout=CLIENT_TIMEOUT, **sent)
+                outcomes[f"{response.status_code // 100}xx"] += 1
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = {}
+                problem = check_outcome(
+                    row, response.status_code, body, response.headers.get("X-Request-ID")
+                )
+                if problem:
+                    problems[f"{row['file']} as {how}"] = problem
+        log = server.log()
+    print(f"{len(rejects)} rejected files, each sent twice untyped: {dict(outcomes)}")
+    assert problems == {}
+    assert outcomes == {"4xx": 2 * len(rejects)}
+    assert "Traceback" not in log

@@ -6,22 +6,17 @@ fetch() gets the JSON (with or without an API key, which needs a preflight);
 from the other, the browser blocks the answer. Non-API paths allow no origin.
 """
 
-import functools
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from skimage import data
 
+from inference_api.testing.pages import chromium, page_server
 from inference_api.testing.servers import REPO, gunicorn_server
-from inference_api.testing.services import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.slow]
 
@@ -53,25 +48,6 @@ async function getPath(url) {
 """
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
-@contextmanager
-def page_server(root: Path) -> Iterator[str]:
-    """Serve `root` on a free loopback port; yields the origin."""
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def write_site(root: Path) -> Path:
     root.mkdir()
     (root / "index.html").write_text(PAGE)
@@ -94,16 +70,8 @@ def create_key(env: dict) -> str:
 
 @pytest.fixture
 def browser(require_chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=require_chromium, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium(require_chromium) as browser:
+        yield browser
 
 
 def open_page(browser, origin: str):

@@ -161,9 +161,8 @@ def test_redis_killed_during_load_keeps_the_fail_mode_and_recovers(exported_mode
             stop.set()
             for client in clients:
                 client.join()
-        rows = database_rows(
-            server.env["DATABASE_URL"], "SELECT status, outcome, count FROM inference_api_auditlog"
-        )
+        # The last answers' rows are written once they are sent: wait for every one.
+        rows = eventually(lambda: _rows_counting(server, len(sent)))
 
     assert failures == []
     assert max(s.elapsed for s in sent) < ANSWER_WITHIN_SECONDS
@@ -188,6 +187,15 @@ def test_redis_killed_during_load_keeps_the_fail_mode_and_recovers(exported_mode
         counted[(status, outcome)] += count
     answered = Counter((s.status, s.code) for s in sent)
     assert {k: v for k, v in counted.items() if k[1] != "method_not_allowed"} == answered
+
+
+def _rows_counting(server, uploads: int) -> list[tuple]:
+    """The audit rows (status, outcome, count) once they count `uploads` uploads, else []."""
+    rows = database_rows(
+        server.env["DATABASE_URL"], "SELECT status, outcome, count FROM inference_api_auditlog"
+    )
+    counted = sum(count for _, outcome, count in rows if outcome != "method_not_allowed")
+    return rows if counted >= uploads else []
 
 
 # --- model storage unreachable, then corrupt, then back ----------------------------------------

@@ -28,14 +28,13 @@ from django.conf import settings
 from PIL import Image
 
 from inference_api.testing import services
+from inference_api.testing.edge import PLACEHOLDERS, TEMPLATE, render
+from inference_api.testing.edge import without_comments as _without_comments
 from inference_api.testing.http import ANALYZE
 from inference_api.testing.servers import LiveServer, eventually, free_port, gunicorn_server
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "deploy" / "nginx.conf"
-PLACEHOLDERS = ("NGINX_LISTEN", "APP_UPSTREAM", "STATIC_ROOT", "NGINX_RUN_DIR")
 CLIENT_ADDRESS = "127.0.0.2"  # another loopback address, so client and proxy differ
 
 
@@ -59,19 +58,6 @@ class Edge:
             if found or time.monotonic() > deadline:
                 return found
             time.sleep(0.1)
-
-
-def render(values: dict[str, str]) -> str:
-    """deploy/nginx.conf with its placeholders filled, as envsubst would."""
-    text = TEMPLATE.read_text()
-    for name in PLACEHOLDERS:
-        text = text.replace("${" + name + "}", values[name])
-    assert not re.search(r"\$\{\w+\}", _without_comments(text)), "an unfilled placeholder"
-    return text
-
-
-def _without_comments(text: str) -> str:
-    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10) -> None:

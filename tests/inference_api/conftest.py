@@ -3,9 +3,9 @@
 import time
 from collections.abc import Iterator
 
-import django_ratelimit.core
 import pytest
 
+from inference_api.admission import windows
 from inference_api.sandbox.pool import DecoderPool
 
 
@@ -19,7 +19,7 @@ def fresh_pool() -> Iterator[DecoderPool]:
 
 
 class RateLimitClock:
-    """The clock django-ratelimit reads, standing still until a test moves it."""
+    """The clock the counters read (admission.windows), standing still until a test moves it."""
 
     def __init__(self, now: int) -> None:
         self.now = now
@@ -31,22 +31,21 @@ class RateLimitClock:
         self.now += seconds
 
     def window_end(self, bucket_value: str, period: int) -> int:
-        """The last second of `bucket_value`'s current window, as django-ratelimit computes it."""
-        return django_ratelimit.core._get_window(bucket_value, period)
+        """The last second of `bucket_value`'s current window."""
+        return windows.window_end(bucket_value, period, self.now)
 
 
 @pytest.fixture(autouse=True)
 def ratelimit_clock(monkeypatch) -> RateLimitClock:
-    """django-ratelimit's clock, pinned for every in-process test.
+    """The counters' clock, pinned for every in-process test.
 
-    Its fixed windows (and so the counts and Retry-After) come from
-    `time.time()` read in django_ratelimit.core; a test counting "5/m" that
-    straddled a window's end would see its count restart and flake. The
-    module's `time` is replaced by this clock (time.time itself, which
-    everything else reads, is untouched). Live-server tests cannot pin a
-    clock in another process: tests/e2e/test_ratelimit_live.py waits for a
-    fresh window instead.
+    Their fixed windows (and so the counts and Retry-After) come from
+    `windows.clock()`; a test counting "5/m" that straddled a window's end
+    would see its count restart and flake. Only that function is replaced
+    (time.time itself, which everything else reads, is untouched).
+    Live-server tests cannot pin a clock in another process:
+    tests/e2e/test_ratelimit_live.py waits for a fresh window instead.
     """
     clock = RateLimitClock(int(time.time()))
-    monkeypatch.setattr(django_ratelimit.core, "time", clock)
+    monkeypatch.setattr(windows, "clock", clock.time)
     return clock

@@ -44,6 +44,13 @@ def test_the_lockout_passes_as_configured_and_fails_without_a_limit(settings):
     assert not abuse_checklist.check_admin_lockout().ok
 
 
+@pytest.mark.parametrize("parameters", [["username"], ["ip_address", "username"]])
+def test_the_lockout_fails_when_a_username_alone_can_be_locked(settings, parameters):
+    settings.AXES_LOCKOUT_PARAMETERS = parameters
+    verdict = abuse_checklist.check_admin_lockout()
+    assert not verdict.ok and "username alone" in verdict.detail
+
+
 def test_the_lockout_fails_without_axes_middleware(settings):
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "axes" not in m]
     assert not abuse_checklist.check_admin_lockout().ok

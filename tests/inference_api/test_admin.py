@@ -108,8 +108,13 @@ def test_a_reviewer_may_set_the_verdict_and_notes_on_the_page(client, reviewer, 
     assert flagged.reviewed_by == reviewer
 
 
-def test_the_download_is_an_opaque_attachment(client, reviewer, flagged):
-    response = client.get(_download_url(flagged))
+def test_the_download_asks_first_and_then_is_an_opaque_attachment(client, reviewer, flagged):
+    confirmation = client.get(_download_url(flagged))
+    assert confirmation["Content-Type"].startswith("text/html")
+    assert "only in a sandbox" in confirmation.content.decode()
+    assert HOSTILE_BYTES not in confirmation.content
+
+    response = client.post(_download_url(flagged))
 
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"] == "application/octet-stream"
@@ -127,7 +132,8 @@ def test_the_flagged_upload_page_never_shows_the_file_inline(client, reviewer, f
     html = page.content.decode()
     download = _download_url(flagged)
     assert html.count(download) == 1
-    assert f'<a href="{download}" download>' in html
+    assert f'<a href="{download}">the raw bytes (.bin)…</a>' in html
+    assert "Not decoded for review. The walk found: PNG" in html
     assert "data:" not in html and flagged.file.storage_name not in html
     assert base64.b64encode(HOSTILE_BYTES).decode()[:20] not in html
 

@@ -104,9 +104,9 @@ def test_the_admin_manages_api_keys():
 
 
 def test_the_admin_issues_a_key_and_shows_it_once(admin_client):
-    response = admin_client.post(
-        "/admin/rest_framework_api_key/apikey/add/", {"name": "from-admin"}, follow=True
-    )
+    # The form as the admin renders it: the key's plan inline, left empty.
+    form = {"name": "from-admin", "plan_of_key-TOTAL_FORMS": "0", "plan_of_key-INITIAL_FORMS": "0"}
+    response = admin_client.post("/admin/rest_framework_api_key/apikey/add/", form, follow=True)
     assert response.status_code == HTTPStatus.OK
     api_key = APIKey.objects.get(name="from-admin")
     shown = [str(m) for m in response.context["messages"]]
@@ -134,3 +134,25 @@ def test_create_api_key_refuses_bad_arguments(args):
     with pytest.raises(CommandError):
         call_command("create_api_key", *args)
     assert not APIKey.objects.exists()
+
+
+def test_wrong_secrets_for_a_real_key_s_prefix_spend_the_sender_s_budget_not_the_key_s(
+    client, settings
+):
+    # A key's prefix is no secret (it is in logs and the admin); guessing on it must not
+    # use up the key owner's rate.
+    settings.RATE_LIMIT_PER_KEY = "2/m"
+    settings.RATE_LIMIT_PER_IP = "100/m"
+    api_key, key = APIKey.objects.create_key(name="partner")
+    guesses = [
+        client.post(ANALYZE, {}, headers={"X-Api-Key": f"{api_key.prefix}.wrong{n}"},
+                    REMOTE_ADDR="203.0.113.66")
+        for n in range(5)
+    ]
+    owner = [
+        client.post(ANALYZE, {}, headers={"X-Api-Key": key}, REMOTE_ADDR="198.51.100.5")
+        for _ in range(2)
+    ]
+
+    assert {r.status_code for r in guesses} == {HTTPStatus.UNAUTHORIZED}
+    assert [r.json()["code"] for r in owner] == ["no_file", "no_file"]

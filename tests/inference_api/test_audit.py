@@ -10,7 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inference_api.audit import trail
-from inference_api.models import AuditLog, FlaggedUpload
+from inference_api.audit.inflight import WORKER_DIED
+from inference_api.facts import Story
+from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
 
 from .audit_support import make_record
@@ -76,7 +78,8 @@ def test_it_writes_one_row_for_each_refusal(outcome, status):
 
 # In autocommit, as in production: no test transaction adds savepoints.
 @pytest.mark.django_db(transaction=True)
-def test_a_flood_of_rate_limited_requests_costs_one_update_each():
+def test_a_flood_of_rate_limited_requests_costs_two_updates_each():
+    # One for the aggregated audit row, one for the day's usage row: bounded, never an INSERT.
     first = make_record(outcome="rate_limited")
     trail.audit(first.story(HTTPStatus.TOO_MANY_REQUESTS, 1.0))
 
@@ -89,7 +92,9 @@ def test_a_flood_of_rate_limited_requests_costs_one_update_each():
     assert (row.outcome, row.count, row.request_id) == ("rate_limited", 200, first.request_id)
     assert row.last_seen_at >= row.created_at
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    assert statements == ["UPDATE"] * 199
+    assert statements == ["UPDATE"] * 2 * 199
+    usage = UsageDay.objects.get()
+    assert (usage.outcome, usage.requests, usage.megapixels) == ("rate_limited", 200, 0.0)
 
 
 def test_it_keeps_one_counted_row_per_client_per_window(monkeypatch):
@@ -191,3 +196,25 @@ def test_an_accepted_request_is_written_after_its_connection_died(caplog):
 
     assert AuditLog.objects.filter(request_id=record.request_id).count() == 1
     assert not [r for r in caplog.records if "audit row lost" in r.getMessage()]
+
+
+def test_a_request_whose_worker_died_is_written_by_the_master():
+    arrival = make_record(outcome="ok").story(HTTPStatus.OK).arrival
+
+    trail.audit(Story(arrival=arrival, outcome=WORKER_DIED))
+
+    row = AuditLog.objects.get()
+    assert (row.request_id, row.outcome, row.status) == (arrival.request_id, "worker_died", 500)
+
+
+def test_a_request_its_worker_audited_before_dying_is_not_written_twice():
+    """Killed between its INSERT and clearing its in-flight record, the worker
+    leaves the master a request that is already in the trail."""
+    story = make_record(outcome="ok", top_label="tabby", model_version="v1").story(HTTPStatus.OK)
+    trail.audit(story)
+
+    trail.audit(Story(arrival=story.arrival, outcome=WORKER_DIED))
+
+    assert list(AuditLog.objects.values_list("request_id", "outcome")) == [
+        (story.arrival.request_id, "ok")
+    ]

@@ -136,9 +136,12 @@ def test_a_hostile_upload_is_audited_and_quarantined(
     flagged = FlaggedUpload.objects.get()
     assert (row.outcome, flagged.audit, flagged.reason) == (code, row, code)
     assert flagged.sha256 == row.sha256 and flagged.size == len(payload)
-    [kept] = stored_files(quarantine)
-    assert kept.read_bytes() == payload
-    assert kept.name == flagged.file.storage_name
+    kept = {file.name: file for file in stored_files(quarantine)}
+    assert kept.pop(flagged.file.storage_name).read_bytes() == payload
+    # A type lie whose bytes decode also keeps what the model saw, as our own PNG.
+    previews = [flagged.file.preview_name] if code == "content_type_mismatch" else []
+    assert list(kept) == previews
+    assert flagged.file.preview_size == sum(f.stat().st_size for f in kept.values())
 
 
 def test_a_hostile_upload_past_the_budget_is_audited_but_not_kept(post, settings, quarantine):

@@ -111,3 +111,43 @@ def test_refusals_that_are_not_flagged_do_not_count(client):
 
     assert cache.get(autoblock.COUNTER_PREFIX + OFFENDER) is None
     assert not BlockedClient.objects.exists()
+
+
+def test_a_client_past_its_quarantine_cap_is_still_blocked_at_the_threshold(client, settings):
+    # Two flagged rows a day are kept for this client; the five bombs all count.
+    settings.QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY = 2
+
+    statuses = [send(client, BOMB, OFFENDER).status_code for _ in range(6)]
+
+    assert statuses == [HTTPStatus.UNPROCESSABLE_ENTITY] * 5 + [HTTPStatus.FORBIDDEN]
+    assert FlaggedUpload.objects.count() == 2  # the cap decided only what was kept
+    assert BlockedClient.objects.get().network == f"{OFFENDER}/32"
+
+
+def test_past_the_bound_no_automatic_block_is_made_and_the_alarm_rings(
+    client, settings, admin_client
+):
+    from inference_api.operations import metrics
+
+    settings.AUTO_BLOCK_MAX_IN_FORCE = 2
+    refused_before = metrics.AUTO_BLOCKS_REFUSED._value.get()
+    offenders = ["198.51.100.31", "198.51.100.32", "198.51.100.33"]
+    for ip in offenders:
+        for _ in range(5):
+            send(client, BOMB, ip)
+
+    blocked = sorted(BlockedClient.objects.values_list("network", flat=True))
+    assert blocked == ["198.51.100.31/32", "198.51.100.32/32"]
+    assert send(client, BOMB, offenders[2]).status_code == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert metrics.AUTO_BLOCKS_REFUSED._value.get() == refused_before + 1
+    assert metrics.AUTO_BLOCKS_USED_RATIO._value.get() == 1.0
+    page = admin_client.get("/admin/").content.decode()
+    assert "Automatic blocks are 100% full (2 of 2 in force)" in page
+
+
+def test_the_console_says_nothing_while_automatic_blocks_have_room(client, admin_client):
+    for _ in range(5):
+        send(client, BOMB, OFFENDER)
+
+    assert BlockedClient.objects.count() == 1
+    assert "Automatic blocks are" not in admin_client.get("/admin/").content.decode()

@@ -110,3 +110,60 @@ def test_an_unreadable_blocklist_fails_open_and_says_so(caplog):
     assert found is None
     assert "the blocklist could not be read" in caplog.text
     assert blocklist.find_block("198.51.100.1") is not None  # the failure was not cached
+
+
+def blocks_of(count: int, **fields) -> list[BlockedClient]:
+    """`count` client blocks written in bulk: no signal, as a restore or raw SQL would."""
+    return BlockedClient.objects.bulk_create(
+        BlockedClient(network=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}/32", **fields)
+        for n in range(count)
+    )
+
+
+def test_a_lookup_reads_no_database_however_many_blocks_once_the_index_is_built(
+    django_assert_num_queries,
+):
+    blocks_of(3000)
+    BlockedClient.objects.create(network="203.0.113.0/24")
+    blocklist.clear_blocklist_cache()
+    assert blocklist.is_blocked("203.0.113.1")  # builds the index: client blocks, ranges
+
+    with django_assert_num_queries(0):
+        found = [blocklist.is_blocked(ip) for ip in ("10.0.0.7", "10.0.11.183", "203.0.113.9")]
+        missed = [blocklist.is_blocked(ip) for ip in ("10.0.11.184", "198.51.100.1")]
+
+    assert found == [True, True, True]
+    assert missed == [False, False]
+
+
+def test_a_block_in_the_index_stops_at_its_expiry(monkeypatch):
+    now = timezone.now()
+    blocks_of(1, expires_at=now + timedelta(hours=1))
+    assert blocklist.is_blocked("10.0.0.0")
+
+    monkeypatch.setattr(timezone, "now", lambda: now + timedelta(hours=1, seconds=1))
+
+    assert not blocklist.is_blocked("10.0.0.0")  # the cached entry says until when
+
+
+def test_a_block_whose_network_is_edited_moves_in_the_index():
+    block = BlockedClient.objects.create(network="198.51.100.7")
+    assert blocklist.is_blocked("198.51.100.7")
+
+    block.network = "198.51.100.8"
+    block.save()
+
+    assert not blocklist.is_blocked("198.51.100.7")
+    assert blocklist.is_blocked("198.51.100.8")
+
+
+def test_lifting_one_of_two_blocks_of_a_client_keeps_the_other_in_force():
+    first = BlockedClient.objects.create(network="2001:db8:4:4::/64", reason="reviewer")
+    BlockedClient.objects.create(network="2001:db8:4:4::/64", reason="automatic")
+
+    first.active = False
+    first.save()
+
+    assert blocklist.find_block("2001:db8:4:4::99").reason == "automatic"
+    BlockedClient.objects.filter(active=True).get().delete()
+    assert blocklist.find_block("2001:db8:4:4::99") is None

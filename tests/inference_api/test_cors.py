@@ -41,11 +41,11 @@ def test_another_origin_gets_no_cors_headers(client):
     assert "Access-Control-Allow-Origin" not in response
 
 
-def test_the_answer_exposes_the_request_id_and_retry_after(client):
+def test_the_answer_exposes_the_request_id_retry_after_and_the_ratelimit_fields(client):
     response = client.post(ANALYZE, {}, headers={"Origin": ALLOWED})
     assert response["Access-Control-Allow-Origin"] == ALLOWED
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"x-request-id", "retry-after"}
+    assert exposed == {"x-request-id", "retry-after", "ratelimit", "ratelimit-policy"}
 
 
 @pytest.mark.parametrize("path", ["/admin/login/", "/healthz"])
@@ -57,3 +57,49 @@ def test_paths_outside_the_api_allow_no_origin(client, path):
 def test_the_wildcard_is_never_sent(client):
     response = client.post(ANALYZE, {}, headers={"Origin": "https://evil.example.net"})
     assert response.get("Access-Control-Allow-Origin") != "*"
+
+
+def test_a_hostile_page_cannot_spend_its_visitors_budget_or_get_them_blocked(client, settings):
+    # A form on evil.example.net auto-posting spoofed uploads from each visitor's browser:
+    # refused before the charge and the checks, so nothing counts against the visitor.
+    from django.core.cache import cache
+
+    from inference_api.admission import autoblock
+    from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
+    from inference_api.testing.http import upload_file
+    from inference_api.testing.images.uploads import encode
+
+    settings.AUTO_BLOCK_FLAGGED = 2
+    settings.RATE_LIMIT_PER_IP = "3/m"
+    visitor = "198.51.100.44"
+    spoofed = encode("PNG")  # declared a JPEG below: a flagged content_type_mismatch
+    answers = [
+        client.post(
+            ANALYZE,
+            {"file": upload_file(spoofed, "x.jpg", "image/jpeg")},
+            headers={"Origin": "https://evil.example.net"},
+            REMOTE_ADDR=visitor,
+        )
+        for _ in range(6)
+    ]
+    own = client.post(ANALYZE, {"file": upload_file(encode("PNG"))}, REMOTE_ADDR=visitor)
+
+    assert {r.status_code for r in answers} == {403}
+    assert {r.json()["code"] for r in answers} == {"origin_not_allowed"}
+    assert own.status_code != 429 and own.json().get("code") != "blocked"
+    assert not BlockedClient.objects.exists() and not FlaggedUpload.objects.exists()
+    assert cache.get(autoblock.COUNTER_PREFIX + visitor) is None
+    # Counted in one aggregated row: a flood of them is no flood of INSERTs.
+    assert AuditLog.objects.get(outcome="origin_not_allowed").count == 6
+
+
+@pytest.mark.parametrize("origin", [ALLOWED, "http://testserver", None])
+def test_the_allowed_origins_the_api_s_own_and_non_browsers_are_not_refused(client, origin):
+    headers = {"Origin": origin} if origin else {}
+    response = client.post(ANALYZE, {}, headers=headers)
+    assert response.json()["code"] == "no_file"
+
+
+def test_a_null_origin_is_refused(client):
+    response = client.post(ANALYZE, {}, headers={"Origin": "null"})
+    assert response.json()["code"] == "origin_not_allowed"

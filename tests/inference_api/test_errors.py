@@ -119,7 +119,7 @@ def test_an_unknown_path_is_a_json_404(client, settings):
     response = client.get("/no/such/page")
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
-        "error": "Not found.",
+        "error": errors.NotFound.message,
         "code": "not_found",
         "request_id": response["X-Request-ID"],
     }
@@ -150,7 +150,7 @@ def test_the_rate_limit_refusals_follow_the_contract(client, settings):
     response = client.post("/api/v1/analyze/", {})
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     assert response.json() == {
-        "error": "Too many requests; retry later.",
+        "error": errors.RateLimited.message,
         "code": "rate_limited",
         "request_id": response["X-Request-ID"],
     }

@@ -109,3 +109,39 @@ def test_metrics_and_health_requests_are_not_api_requests(client):
     client.get("/metrics")
     client.get("/healthz")
     assert sample("inference_api_request_seconds_count") == before
+
+
+@pytest.mark.parametrize("forwarded", ["127.0.0.1", "10.0.0.1, 127.0.0.1"])
+def test_a_forged_forwarded_for_does_not_open_the_metrics(client, forwarded):
+    # No trusted proxy: the peer is the client, whatever the header says.
+    response = client.get("/metrics", REMOTE_ADDR=PUBLIC_ADDRESS, HTTP_X_FORWARDED_FOR=forwarded)
+    assert response.status_code == HTTPStatus.FORBIDDEN
+
+
+@pytest.mark.django_db
+def test_junk_requests_add_no_series_to_the_metrics(client):
+    # Every label value comes from the code (outcome codes, statuses), never from the
+    # request: a client cannot grow the metrics, and so the scrape, without bound.
+    def series() -> set[tuple]:
+        return {
+            tuple(sorted(s.labels.items()))
+            for metric in REGISTRY.collect()
+            if metric.name.startswith("inference_api")
+            for s in metric.samples
+        }
+
+    client.post(ANALYZE, {}, REMOTE_ADDR=PUBLIC_ADDRESS)  # no_file's series, once
+    before = series()
+    for n in range(40):
+        client.generic(
+            ["POST", "PUT", "BREW", "PATCH"][n % 4],
+            f"{ANALYZE}junk-{n}/?x={n}" if n % 2 else ANALYZE,
+            data=f"junk-{n}".encode(),
+            content_type=f"image/x-junk-{n}",
+            REMOTE_ADDR=f"203.0.113.{n + 10}",
+            HTTP_X_API_KEY=f"junk-{n}" if n % 3 == 0 else "",
+        )
+    added = series() - before
+
+    assert not any("junk" in str(labels) for labels in added)
+    assert len(added) <= 12, added  # a few outcome and status pairs, not one per request

@@ -115,9 +115,40 @@ def test_it_counts_a_keyed_client_in_its_key_bucket_at_the_key_rate(settings):
     settings.RATE_LIMIT_PER_KEY = "3/m"
     api_key, key = APIKey.objects.create_key(name="partner")
     assert successes(5, key=key) == 3
-    assert call(ip="198.51.100.9", key=None) == Admission()  # its address's own budget
+    assert call(ip="198.51.100.9", key=None).api_key_id is None  # its address's own budget
     with pytest.raises(errors.RateLimited):
         call(key=key)
+
+
+def call_via(remote: str, forwarded: str) -> Admission:
+    request = RequestFactory().post(
+        "/api/v1/analyze/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded
+    )
+    return admit_client(request, Arrival(request_id="test", client_ip=client_ip(request)))
+
+
+@pytest.mark.parametrize(
+    ("proxies", "remote", "forwarded"),
+    [
+        ([], "203.0.113.5", "198.51.100.1"),  # no proxy: the header is the client's own words
+        (["10.0.0.1/32"], "10.0.0.1", "198.51.100.1, 203.0.113.5"),  # left of what nginx wrote
+    ],
+)
+def test_a_forged_forwarded_for_cannot_spend_another_clients_budget(
+    settings, proxies, remote, forwarded
+):
+    settings.TRUSTED_PROXIES = proxies
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    outcomes = []
+    for _ in range(4):
+        try:
+            call_via(remote, forwarded)
+            outcomes.append("admitted")
+        except errors.RateLimited:
+            outcomes.append("limited")
+
+    assert outcomes == ["admitted", "admitted", "limited", "limited"]  # the forger's own budget
+    assert successes(2, ip="198.51.100.1") == 2  # the victim's is whole
 
 
 def test_two_keys_from_one_address_have_their_own_budgets(settings):
@@ -198,3 +229,18 @@ def test_the_failure_log_line_holds_no_cache_credentials(settings, caplog):
             call()
     assert caplog.records
     assert all("s3cret-pass" not in record.getMessage() for record in caplog.records)
+
+
+def test_a_blocked_client_is_refused_from_the_database_while_the_cache_is_down(settings):
+    from inference_api.models import BlockedClient
+
+    BlockedClient.objects.create(network="198.51.100.66")
+    BlockedClient.objects.create(network="203.0.113.0/24")
+    settings.RATELIMIT_FAIL_OPEN = True
+    settings.CACHES = {"default": unreachable_cache(), "ratelimit": unreachable_cache()}
+
+    with pytest.raises(errors.Blocked):
+        call(ip="198.51.100.66")
+    with pytest.raises(errors.Blocked):
+        call(ip="203.0.113.9")
+    assert call(ip="198.51.100.67").tally is None  # admitted, uncounted (fail open)

@@ -24,6 +24,7 @@ from inference_api.testing.images.uploads import (
 from inference_api.upload.checks import (
     ContentTypeValidator,
     FilenameExtensionValidator,
+    MagicBytesValidator,
     check_upload,
 )
 
@@ -52,19 +53,79 @@ def test_it_accepts_each_allowed_format(fmt):
     assert (upload.input_size, len(upload.pixels)) == (224, 224 * 224 * 3)
 
 
-@pytest.mark.parametrize(
-    "declared", ["image/gif", "image/svg+xml", "text/html", "application/octet-stream", ""]
-)
-def test_it_refuses_a_type_off_the_allowlist(declared):
+@pytest.mark.parametrize("declared", ["image/gif", "image/svg+xml", "text/html", "image/x-icon"])
+def test_it_refuses_a_type_off_the_allowlist_before_looking_at_the_bytes(declared):
     error = refusal(encode("PNG"), declared)
     assert (error.status, error.code) == (
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     )
+    assert not error.flagged
+    assert error.message == ContentTypeValidator.message
 
 
 def test_the_declared_type_is_compared_without_case_or_parameters():
     assert ContentTypeValidator()("Image/PNG; charset=binary") == "image/png"
+
+
+@pytest.mark.parametrize(
+    ("alias", "fmt"),
+    [
+        ("image/jpg", "JPEG"),
+        ("image/pjpeg", "JPEG"),
+        ("IMAGE/JPG; q=1", "JPEG"),
+        ("image/x-png", "PNG"),
+        ("image/apng", "PNG"),
+    ],
+)
+def test_it_accepts_the_aliases_clients_really_send(alias, fmt):
+    upload = check(encode(fmt), alias)
+    assert upload.format == fmt
+    assert upload.content_type == CONTENT_TYPES[fmt]
+
+
+@pytest.mark.parametrize("undeclared", ["", "application/octet-stream", "Application/Octet-Stream"])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_with_no_type_declared_the_bytes_decide(undeclared, fmt):
+    upload = check(encode(fmt), undeclared)
+    assert upload.format == fmt
+    assert upload.content_type == ""
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [NOT_IMAGES["html"], NOT_IMAGES["svg"], NOT_IMAGES["pdf"], gif_bytes(), tiff_bytes()],
+    ids=["html", "svg", "pdf", "gif", "tiff"],
+)
+@pytest.mark.parametrize("undeclared", ["", "application/octet-stream"])
+def test_undeclared_bytes_of_another_format_are_unsupported_not_a_lie(payload, undeclared):
+    error = refusal(payload, undeclared)
+    assert (error.status, error.code) == (
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    assert not error.flagged
+    assert error.examined is not None and error.examined.sha256
+
+
+def test_undeclared_bytes_of_a_format_taken_off_the_allowlist_are_refused():
+    data = encode("WEBP")
+    error = refusal_with(data, "", allowed=("image/jpeg", "image/png"))
+    assert error.code == "unsupported_media_type"
+
+
+def refusal_with(data: bytes, content_type: str, *, allowed: tuple[str, ...]) -> errors.ApiError:
+    with pytest.raises(errors.ApiError) as caught:
+        declared = ContentTypeValidator(allowed)(content_type)
+        MagicBytesValidator(allowed)(data, declared)
+    return caught.value
+
+
+def test_a_mismatch_tells_the_client_what_the_bytes_are():
+    error = refusal(encode("PNG"), "image/jpg")
+    assert error.message == (
+        "The file is a PNG image, not image/jpeg as declared; declare image/png, or no type at all."
+    )
 
 
 def test_a_png_sent_as_jpeg_is_a_content_type_mismatch():

@@ -17,6 +17,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--name", default=settings.MODEL_FILE_NAME, help="file name in storage")
+        # Not --version: every Django command already has that one (Django's own version).
+        parser.add_argument(
+            "--model-version",
+            default=None,
+            help="the version written into the file's metadata (default: weights + torch)",
+        )
         when_stored = parser.add_mutually_exclusive_group()
         when_stored.add_argument(
             "--if-missing", action="store_true", help="do nothing when the file is already stored"
@@ -26,7 +32,9 @@ class Command(BaseCommand):
             help="replace a stored file (without it, only say that it would)",
         )
 
-    def handle(self, *args, name: str, if_missing: bool, yes: bool, **options) -> None:
+    def handle(
+        self, *args, name: str, model_version: str | None, if_missing: bool, yes: bool, **options
+    ) -> None:
         storage = storages["models"]
         if storage.exists(name):
             if if_missing:
@@ -40,10 +48,12 @@ class Command(BaseCommand):
                 )
                 return
         try:
-            result = export_model(storage=storage, name=name)
+            result = export_model(storage=storage, name=name, version=model_version)
         except Exception as exc:
             raise CommandError(f"export failed: {exc}") from exc
         self.stdout.write(f"Exported {result.name} ({result.size} bytes)")
+        if model_version is not None:
+            self.stdout.write(f"Model version {model_version}")
         self.stdout.write(f"SHA-256 {result.sha256}")
         self.stdout.write(
             self.style.SUCCESS(f"Pin it in production with MODEL_SHA256={result.sha256}")
