@@ -19,7 +19,6 @@ and legitimate traffic while two clients send them at the rate limit.
 """
 
 import dataclasses
-import resource
 import signal
 import threading
 import time
@@ -30,7 +29,14 @@ from PIL import Image
 from bench import common
 from inference_api.testing import http as wire
 from inference_api.testing.images import photos
-from inference_api.testing.servers import cpu_seconds, database_rows, status_kb, worker_pids
+from inference_api.testing.servers import (
+    cpu_seconds,
+    database_rows,
+    descendants,
+    reaped_cpu_seconds,
+    status_kb,
+    worker_pids,
+)
 
 BUDGET_SECONDS = 0.1
 NOISY_SIZE = (6000, 4000)
@@ -71,10 +77,9 @@ def _model_input():
     return ModelInput()
 
 
-def _children_cpu_seconds() -> float:
-    """CPU of this process's children that have ended and been reaped (the killed decoders)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _reaped_cpu_seconds(pool) -> float:
+    """CPU of the pool's decoders that have ended and been reaped (by its zygote)."""
+    return reaped_cpu_seconds(pool.zygote_pid())
 
 
 def _ms_since(started: float) -> float:
@@ -153,7 +158,7 @@ def stop_with_decoder(pool, data: bytes, budget: float) -> dict:
     # CPU it has used so far (its start-up) is subtracted from what the kernel reports.
     pool.decode(photos.tiny_jpeg(), _limits(), _model_input())
     (next_decoder, *_) = pool.pids()
-    before = _children_cpu_seconds() + cpu_seconds(next_decoder)
+    before = _reaped_cpu_seconds(pool) + cpu_seconds(next_decoder)
     started = time.perf_counter()
     code = "accepted"
     try:
@@ -161,9 +166,9 @@ def stop_with_decoder(pool, data: bytes, budget: float) -> dict:
     except Refused as refused:
         code = refused.error.code
     elapsed = _ms_since(started)
-    # The pool reaps the killed decoder before raising: its CPU is in RUSAGE_CHILDREN now.
+    # The pool has the zygote reap the killed decoder before raising: its CPU is counted there.
     return {"stopped": code == "too_costly", "answer_ms": elapsed, "ended_ms": elapsed,
-            "cpu_ms": (_children_cpu_seconds() - before) * 1000, "code": code}  # fmt: skip
+            "cpu_ms": (_reaped_cpu_seconds(pool) - before) * 1000, "code": code}  # fmt: skip
 
 
 def ready_pool(spare: int):
@@ -403,7 +408,7 @@ def serve_worst(cases: list[tuple[str, str]]) -> dict:
         for name, content_type in cases:
             body = wire.multipart(build(name), content_type, name)
             reply = wire.post(server.url, body, timeout=120)
-            decoders = worker_pids(worker)
+            decoders = descendants(worker)
             rows.append(
                 {
                     "name": name,

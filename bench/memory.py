@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bench import common
 from inference_api.testing import http as wire
 from inference_api.testing.images import photos
-from inference_api.testing.servers import status_kb, worker_pids
+from inference_api.testing.servers import descendants, status_kb, worker_pids
 
 SAMPLE_SECONDS = 0.05
 
@@ -40,7 +40,7 @@ class Sampler:
             now = time.monotonic() - started
             for pid in worker_pids(self.master_pid):
                 self.samples.append((now, self.phase, pid, status_kb(pid, "VmRSS")))
-                decoders = sum(status_kb(d, "VmRSS") for d in worker_pids(pid))
+                decoders = sum(status_kb(d, "VmRSS") for d in descendants(pid))
                 self.decoder_samples.append((now, self.phase, pid, decoders))
             time.sleep(SAMPLE_SECONDS)
 
@@ -118,7 +118,7 @@ def measure(seconds: float) -> dict:
         decoder_hwm = {
             pid: status_kb(pid, "VmHWM")
             for worker in hwm
-            for pid in worker_pids(worker)
+            for pid in descendants(worker)
         }
     return {
         "workers_at_start": workers,

@@ -30,6 +30,8 @@ def write(results: dict, docs: Path) -> None:
         _budget(results, drawn),
         _growth(results, drawn),
         prose.FAULTS,
+        prose.WORKER_BOUNDS,
+        prose.COST_MODEL,
     ]
     (docs / "benchmarks.md").write_text("\n".join(sections))
 

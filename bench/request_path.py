@@ -398,10 +398,10 @@ def api_throughput(url: str, case: Case, clients: int, seconds: float, master: i
 
 def cpu_by_group(master: int) -> dict[str, float]:
     """CPU seconds used so far by each group of processes that serves an answer."""
-    from inference_api.testing.servers import cpu_seconds, worker_pids
+    from inference_api.testing.servers import cpu_seconds, descendants, worker_pids
 
     workers = worker_pids(master)
-    decoders = [pid for worker in workers for pid in worker_pids(worker)]
+    decoders = [pid for worker in workers for pid in descendants(worker)]
     return {
         "gunicorn workers (HTTP, Django, DRF, tensor, forward pass)": sum(
             cpu_seconds(pid) for pid in [master, *workers]

@@ -37,11 +37,12 @@ def forms(data: bytes) -> dict[str, tuple[bytes, dict]]:
 
 def server_cpu(master: int) -> float:
     """CPU seconds the workers, their finished children and their live decoders have used."""
-    from inference_api.testing.servers import worker_pids
+    from inference_api.testing.servers import descendants, worker_pids
 
     workers = worker_pids(master)
-    decoders = [pid for worker in workers for pid in worker_pids(worker)]
-    return sum(_with_children(pid) for pid in workers) + sum(map(_own, decoders))
+    # The decoders' zygote and its decoders; the zygote's children's time is its reaped ones.
+    decoders = [pid for worker in workers for pid in descendants(worker)]
+    return sum(_with_children(pid) for pid in workers + decoders)
 
 
 def _fields(pid: int) -> list[str]:

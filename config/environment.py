@@ -177,14 +177,17 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "largest width × height (below Pillow's 89.5 M default)"),
     Variable("MAX_JPEG_SCANS", "`64`",
              "most scans a progressive JPEG may have (their total work is capped too)"),
-    Variable("DECODE_CPU_SECONDS", "`1.0`",
-             "CPU time one upload's checks and decode may take, enforced by the kernel on the "
+    Variable("DECODE_CPU_SECONDS", "`3.0`",
+             "the most CPU time any upload's checks and decode may take; each upload gets "
+             "what its header earns below it (0.15 s plus twice the measured cost per "
+             "megapixel of its class, `imaging/cost.py`), enforced by the kernel on the "
              "decoder process; over it: 422 `too_costly`"),
     Variable("DECODE_MEMORY_BYTES", "`805306368`",
              "address space one decode may add to its decoder process (768 MiB); over it: 422 "
              "`too_costly`"),
-    Variable("DECODE_WALL_SECONDS", "`3.0`",
-             "wall-clock time for one decode before the decoder is killed; keep it under "
+    Variable("DECODE_WALL_SECONDS", "`9.0`",
+             "the most wall-clock time for one decode (each gets 3x its CPU allowance, at "
+             "least 1 s) before the decoder is killed; keep it under "
              "`GUNICORN_TIMEOUT` (`preflight` checks it)"),
     # --- abuse controls ---------------------------------------------------------------
     Variable("RATE_LIMIT_PER_IP", "`30/m` (test: `100000/m`)",

@@ -110,8 +110,13 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # --- hooks -----------------------------------------------------------------------------
 def on_starting(server) -> None:
-    """Picks the in-flight folder; empties the shared metrics folder of a previous run."""
+    """Installs the JSON error pages and the chunk bound (config/gunicorn_http.py) before
+    any worker is forked; picks the in-flight folder; empties the shared metrics folder.
+    """
+    from config import gunicorn_http
     from inference_api.audit import inflight
+
+    gunicorn_http.install()
 
     base = Path(worker_tmp_dir or tempfile.gettempdir())
     server.inflight_folder = inflight.folder_for(os.getpid(), base)

@@ -32,5 +32,6 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "inference_api.exceptions.handler400"
 handler404 = "inference_api.exceptions.handler404"
 handler500 = "inference_api.exceptions.handler500"

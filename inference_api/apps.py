@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished, request_started
 from django.db.models.signals import post_delete, post_save, pre_save
 
 
@@ -13,8 +14,12 @@ class InferenceApiConfig(AppConfig):
         from .admission.plans import forget_plans
         from .models import BlockedClient, ExtractionFlag, KeyPlan, Plan
         from .operations.checklist import register_checks
+        from .upload import memory
 
         register_checks()
+        # The heap a large body used goes back once it is free (upload/memory.py).
+        request_started.connect(memory.trim_before_next, dispatch_uid="trim_started")
+        request_finished.connect(memory.trim_after_answer, dispatch_uid="trim_finished")
         # Every worker reads the blocklist through its index in the shared
         # cache: a change updates the entries of the networks it touched.
         pre_save.connect(remember_network, sender=BlockedClient, dispatch_uid="blocklist_before")

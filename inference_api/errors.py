@@ -224,6 +224,47 @@ class InternalError(ApiError):
     message = "Internal error"
 
 
+class NotAcceptable(ApiError):
+    """The client's Accept header admits no JSON answer (DRF's content negotiation)."""
+
+    status = HTTPStatus.NOT_ACCEPTABLE
+    code = "not_acceptable"
+    message = "Answers are JSON: send Accept: application/json, or no Accept header."
+
+
+class BadHttpRequest(ApiError):
+    """The server could not read the request as HTTP/1.1 (answered by gunicorn itself)."""
+
+    code = "bad_http_request"
+    message = "The request is not well-formed HTTP/1.1; send a standard request."
+
+
+class UnsupportedTransferCoding(ApiError):
+    """A Transfer-Encoding other than chunked: a client's mistake, so 400, not 501."""
+
+    code = "unsupported_transfer_coding"
+    message = "Only Transfer-Encoding: chunked is accepted; or send Content-Length."
+
+
+class RequestLineTooLong(ApiError):
+    status = HTTPStatus.REQUEST_URI_TOO_LONG
+    code = "request_line_too_long"
+    message = "The request line is longer than allowed; send a shorter URL."
+
+
+class HeadersTooLarge(ApiError):
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    code = "headers_too_large"
+    message = "The request has more or larger header fields than allowed; send fewer."
+
+
+class TooManyChunks(ApiError):
+    """A chunked body split into more chunks than its size needs (each costs the worker)."""
+
+    code = "too_many_chunks"
+    message = "The chunked body has too many chunks; send Content-Length or larger chunks."
+
+
 def all_errors() -> list[type[ApiError]]:
     """Every ApiError class, in the order they are defined here: the one list of codes."""
     found, pending = [], [ApiError]

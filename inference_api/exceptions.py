@@ -24,6 +24,7 @@ _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
     drf.ParseError: errors.MalformedRequest,
     drf.MethodNotAllowed: errors.MethodNotAllowed,
     drf.NotFound: errors.NotFound,
+    drf.NotAcceptable: errors.NotAcceptable,
     Http404: errors.NotFound,
     # Django's multipart parser, reached through request.data.
     RequestDataTooBig: errors.FileTooLarge,
@@ -43,6 +44,9 @@ def error_response(request: HttpRequest, exc: errors.ApiError) -> JsonResponse:
     )
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
+    # The answer keeps the error until it is closed; its traceback's frames would
+    # keep what they held with it (a refused body's 10 MB: upload/memory.py).
+    exc.__traceback__ = None
     response.api_error = exc
     return response
 
@@ -75,6 +79,11 @@ def api_exception_handler(exc: Exception, context: dict) -> JsonResponse:
         logger.error("Unhandled exception in %s", request.path, exc_info=exc)
         api_error = errors.InternalError()
     return error_response(request, api_error)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400 view (a Host not in ALLOWED_HOSTS, a suspicious request), in the contract."""
+    return error_response(request, errors.BadHttpRequest())
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -236,9 +236,9 @@ MAX_JPEG_SCANS = env.int("MAX_JPEG_SCANS", default=64)
 ALLOWED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 # The decode budget: what checking and decoding one upload may cost, enforced
 # by the kernel on the decoder process (inference_api.sandbox). Over it: 422 too_costly.
-DECODE_CPU_SECONDS = env.float("DECODE_CPU_SECONDS", default=1.0)
+DECODE_CPU_SECONDS = env.float("DECODE_CPU_SECONDS", default=3.0)
 DECODE_MEMORY_BYTES = env.int("DECODE_MEMORY_BYTES", default=768 * 1024 * 1024)
-DECODE_WALL_SECONDS = env.float("DECODE_WALL_SECONDS", default=3.0)
+DECODE_WALL_SECONDS = env.float("DECODE_WALL_SECONDS", default=9.0)
 # Django's own form parsing limits, for the few non-file fields allowed.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
 DATA_UPLOAD_MAX_NUMBER_FILES = 2

@@ -33,10 +33,11 @@ class DecodeLimits:
     max_png_frames: int = 1_000
     # WebP: chunk count (frames included).
     max_webp_chunks: int = 2_000
-    # The budget one decode gets, enforced by the kernel (see inference_api.sandbox).
-    cpu_seconds: float = 1.0
+    # The most one decode may get, enforced by the kernel (see inference_api.sandbox);
+    # each upload gets what its header earns under these ceilings (imaging/cost.py).
+    cpu_seconds: float = 3.0
     memory_bytes: int = 768 * MIB
-    wall_seconds: float = 3.0
+    wall_seconds: float = 9.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,6 +19,7 @@ log only; every failure is an errors.ApiError.
 import io
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, PngImagePlugin
@@ -49,11 +50,16 @@ class Facts:
 
 @dataclass(frozen=True)
 class Cost:
-    """What a decode cost its process: CPU time, and resident memory at idle and at peak."""
+    """What a decode cost its process: CPU time, and resident memory at idle and at peak.
+
+    `image_class` and `allowance_ms` are what the header earned (imaging/cost.py).
+    """
 
     cpu_ms: float = 0.0
     idle_rss_kb: int = 0
     peak_rss_kb: int = 0
+    image_class: str = ""
+    allowance_ms: float = 0.0
 
     @property
     def above_idle_kb(self) -> int:
@@ -79,8 +85,17 @@ class Refused(Exception):
         self.facts = facts
 
 
-def prepare(data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepared:
+def prepare(
+    data: bytes,
+    limits: DecodeLimits,
+    model_input: ModelInput,
+    on_header: Callable[[Structure], None] | None = None,
+) -> Prepared:
     """Check `data` and turn it into the model's input; raises `Refused`.
+
+    `on_header` is called with the structure once the walk and the size
+    checks have passed, before any decode: the decoder process sets the
+    upload's budget from it (imaging/cost.py).
 
     The structural walks raise only ApiErrors on any input (anything else
     from them is a bug and propagates); the decoders' own failures on
@@ -95,6 +110,8 @@ def prepare(data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepa
         check_size(structure.width, structure.height, limits)
     except errors.ApiError as exc:
         raise Refused(exc, facts) from None
+    if on_header is not None:
+        on_header(structure)
     try:
         picture = decode_picture(data, image_format, limits, model_input.resize_size, structure)
         square = resize_and_crop(picture, model_input)

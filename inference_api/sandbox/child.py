@@ -1,17 +1,21 @@
 """The decoder process: reads uploads from its socket, answers with the model's input.
 
-Started by `pool.Decoder` as `python -m inference_api.sandbox.child FD`, with
-an environment that holds no secret, and imports neither Django nor torch.
+Forked by the pool's zygote (`zygote.py`, which ran `warm_up` once), or
+started as `python -m inference_api.sandbox.child FD`; either way with an
+environment that holds no secret, and importing neither Django nor torch.
 Before each job it arms the kernel's limits, so a decode over budget is
 stopped wherever it is, in Python or deep in a C decoder's loop:
 
-- CPU: an ITIMER_PROF timer of `cpu_seconds` whose signal is left at its
-  default action (the kernel ends the process; no Python handler that a C
-  loop would never let run), and RLIMIT_CPU one second later as a backstop.
+- CPU: an ITIMER_PROF timer of the upload's allowance (`imaging/cost.py`:
+  a base for the walk, then what the header earns, at most `cpu_seconds`),
+  whose signal is left at its default action (the kernel ends the process;
+  no Python handler that a C loop would never let run), and RLIMIT_CPU at
+  twice the ceiling plus 3 s as a backstop.
 - Memory: RLIMIT_AS at the current address space plus `memory_bytes`; an
   allocation past it fails, which Pillow, numpy and libwebp report as out
   of memory (answered `too_costly`, then this process exits to be replaced).
-- Wall clock: an ITIMER_REAL timer of `wall_seconds`, default action too;
+- Wall clock: an ITIMER_REAL timer of the allowance's wall clock (at most
+  `wall_seconds`), default action too;
   the server also kills the process if no answer comes in time.
 
 It exits after `MAX_JOBS` jobs, so what fragmentation a decode leaves never
@@ -24,14 +28,18 @@ import resource
 import signal
 import socket
 import sys
+import time
 import warnings
 
 from .. import errors
+from ..imaging import cost
 from ..imaging.limits import DecodeLimits, ModelInput
 from ..imaging.prepare import Refused, configure_pillow, prepare
 from . import protocol
 
 MAX_JOBS = 500
+# setitimer(0) disarms: a job whose allowance is spent gets this, and is stopped at once.
+MIN_TIMER = 0.001
 MAX_UPLOAD = 64 * 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 logger = logging.getLogger("inference_api.sandbox.child")
@@ -59,41 +67,80 @@ def main(fd: int) -> None:
             os._exit(0)  # at once: the server waits for this exit
 
 
+def warm_up() -> None:
+    """Load everything a decode touches (plugins, libwebp, numpy paths): forks start warm.
+
+    One small image of each format through `prepare`, so what Pillow and the
+    walks import or load lazily is in memory before the first fork.
+    """
+    import io
+
+    from PIL import Image
+
+    model_input = ModelInput()
+    picture = Image.new("RGBA", (64, 64), (10, 20, 30, 128))
+    for image_format, mode in (("JPEG", "RGB"), ("PNG", "RGBA"), ("WEBP", "RGBA")):
+        encoded = io.BytesIO()
+        picture.convert(mode).save(encoded, image_format)
+        prepare(encoded.getvalue(), DecodeLimits(), model_input)
+
+
 def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:
-    """Decode one upload within the budget the head carries; the reply head and body."""
+    """Decode one upload within the budget its header earns; the reply head and body.
+
+    The walk runs under `cost.BASE_CPU_SECONDS`; once the header is read the
+    limits are set again to the upload's allowance (`imaging/cost.py`),
+    counted from the job's start, never above the head's ceilings.
+    """
     limits = DecodeLimits.from_dict(head["limits"])
     model_input = ModelInput.from_dict(head["model_input"])
     configure_pillow(limits)
     _reset_peak_rss()
-    started = _cpu_seconds()
-    arm(limits)
+    started, began = _cpu_seconds(), time.monotonic()
+    priced: list[cost.Allowance] = []
+
+    def on_header(structure) -> None:
+        allowance = cost.allowance(structure, limits, len(data))
+        priced.append(allowance)
+        arm(limits, allowance.cpu_seconds - (_cpu_seconds() - started),
+            allowance.wall_seconds - (time.monotonic() - began))  # fmt: skip
+
+    base = min(limits.cpu_seconds, cost.BASE_CPU_SECONDS)
+    arm(limits, base, min(limits.wall_seconds, cost.WALL_FLOOR_SECONDS))
     try:
-        prepared = prepare(data, limits, model_input)
+        prepared = prepare(data, limits, model_input, on_header)
     except Refused as refused:
-        return _refusal(refused, started), b""
+        return _refusal(refused, started, priced), b""
     except MemoryError:
-        return _refusal(Refused(errors.TooCostly(), _no_facts()), started), b""
+        return _refusal(Refused(errors.TooCostly(), _no_facts()), started, priced), b""
     except Exception as exc:
         logger.info("Decoder failed: %s: %s", type(exc).__name__, exc)
-        return _refusal(Refused(errors.InvalidImage(), _no_facts()), started), b""
+        return _refusal(Refused(errors.InvalidImage(), _no_facts()), started, priced), b""
     finally:
         disarm()
     reply = {"ok": True, "facts": prepared.facts.__dict__, "size": prepared.size}
-    reply.update(_usage(started))
+    reply.update(_usage(started, priced))
     return reply, prepared.pixels
 
 
-def arm(limits: DecodeLimits) -> None:
-    """Set the kernel's limits for one job (see the module docstring)."""
-    used = _cpu_seconds()
-    resource.setrlimit(
-        resource.RLIMIT_CPU, (int(used + limits.cpu_seconds) + 2, _hard(resource.RLIMIT_CPU))
-    )
-    resource.setrlimit(
-        resource.RLIMIT_AS, (_address_space() + limits.memory_bytes, _hard(resource.RLIMIT_AS))
-    )
-    signal.setitimer(signal.ITIMER_PROF, limits.cpu_seconds)
-    signal.setitimer(signal.ITIMER_REAL, limits.wall_seconds)
+def arm(limits: DecodeLimits, cpu_seconds: float, wall_seconds: float) -> None:
+    """Set the kernel's limits for what is left of one job (see the module docstring).
+
+    Called again when the header has set the job's allowance: the timers
+    then count from now, for what the allowance has left.
+    """
+    cpu_seconds, wall_seconds = max(MIN_TIMER, cpu_seconds), max(MIN_TIMER, wall_seconds)
+    if resource.getrlimit(resource.RLIMIT_AS)[0] == _hard(resource.RLIMIT_AS):  # first arm
+        # The backstop is set once per job, from the ceiling, and never moved within it:
+        # moving it when the header was read ended decodes far inside their timer by
+        # SIGXCPU, about one in 200 on a loaded machine.
+        backstop = int(_cpu_seconds() + 2 * limits.cpu_seconds) + 3
+        resource.setrlimit(resource.RLIMIT_CPU, (backstop, _hard(resource.RLIMIT_CPU)))
+        resource.setrlimit(
+            resource.RLIMIT_AS, (_address_space() + limits.memory_bytes, _hard(resource.RLIMIT_AS))
+        )
+    signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+    signal.setitimer(signal.ITIMER_REAL, wall_seconds)
 
 
 def disarm() -> None:
@@ -123,7 +170,7 @@ def _no_facts():
     return Facts()
 
 
-def _refusal(refused: Refused, started: float) -> dict:
+def _refusal(refused: Refused, started: float, priced: list) -> dict:
     reply = {
         "ok": False,
         "code": refused.error.code,
@@ -132,13 +179,18 @@ def _refusal(refused: Refused, started: float) -> dict:
         # Memory may be left fragmented or exhausted: start afresh.
         "retiring": refused.error.code == errors.TooCostly.code,
     }
-    reply.update(_usage(started))
+    reply.update(_usage(started, priced))
     return reply
 
 
-def _usage(started: float) -> dict:
+def _usage(started: float, priced: list) -> dict:
+    """What the job cost, and the allowance its header earned (none if refused before)."""
     cpu_ms = round((_cpu_seconds() - started) * 1000, 2)
-    return {"cpu_ms": cpu_ms, "peak_rss_kb": _status_kb("VmHWM")}
+    usage = {"cpu_ms": cpu_ms, "peak_rss_kb": _status_kb("VmHWM")}
+    if priced:
+        usage["image_class"] = priced[-1].image_class
+        usage["allowance_ms"] = round(priced[-1].cpu_seconds * 1000, 2)
+    return usage
 
 
 def _status_kb(field: str) -> int:

@@ -10,11 +10,15 @@ square and the facts the audit needs.
 
 Each server process has its own pool (`current_pool`; a forked child makes
 a new one): one decoder per job in flight plus `SPARE` started ahead, so a
-replacement is warm before it is needed. Decoders start as a fresh Python
-(`python -m inference_api.sandbox.child`) with no secret in their
-environment; one costs ~0.3 s to start and ~40 MB idle.
+replacement is warm before it is needed. Decoders are forked from the
+pool's zygote (`zygote.py`): a fresh Python with no secret in its
+environment, no Django and no torch, started once, that has imported and
+exercised the decoding libraries. A replacement so costs a fork (a few ms
+of CPU) where a fresh Python cost 0.23-0.76 CPU-s; idle, a decoder shares
+most of its ~40 MB with the zygote.
 """
 
+import json
 import logging
 import os
 import select
@@ -39,6 +43,8 @@ START_TIMEOUT_SECONDS = 60.0
 # decoder itself (the decoder's own timer should have stopped it first).
 KILL_MARGIN_SECONDS = 0.5
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+# The exit code reported for a decoder whose zygote could not tell (it was gone).
+UNKNOWN_EXIT = 255
 # Variables a decoder may see: no secret, no database or cache address.
 CHILD_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
 
@@ -51,21 +57,128 @@ class DecoderGone(DecoderDied):
     """The decoder process had ended before it was given the job (not the upload's doing)."""
 
 
-class Decoder:
-    """One decoder process and the socket to it. Not thread-safe: one job at a time."""
+class Zygote:
+    """The warm parent of one pool's decoders (`zygote.py`) and the control socket to it.
+
+    A fresh Python with the decoders' clean environment, started once per
+    pool; every decoder is a fork of it. Thread-safe: one exchange at a time.
+    """
 
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
-        for end in (ours, theirs):
-            _widen(end)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "inference_api.sandbox.child", str(theirs.fileno())],
+                [sys.executable, "-m", "inference_api.sandbox.zygote", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 cwd=ROOT,
                 env=_child_environment(),
                 stdin=subprocess.DEVNULL,
             )
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def fork(self, decoder_end: socket.socket) -> "ForkedProcess":
+        """A new decoder on `decoder_end`; raises DecoderDied if the zygote cannot make one."""
+        with self._lock:
+            try:
+                self._wait_ready()
+                socket.send_fds(self.sock, [b'{"op": "fork"}'], [decoder_end.fileno()])
+                reply, fds = self._receive(max_fds=1)
+            except (OSError, ValueError) as exc:
+                raise DecoderDied(f"zygote {self.pid} could not fork: {exc}") from exc
+        return ForkedProcess(self, int(reply["pid"]), fds[0])
+
+    def exit_status(self, pid: int) -> int | None:
+        """Decoder `pid`'s exit code once it has ended (as Popen's); None if unknown."""
+        with self._lock:
+            try:
+                self.sock.send(json.dumps({"op": "wait", "pid": pid}).encode())
+                reply, _ = self._receive(max_fds=0)
+            except (OSError, ValueError):
+                return None
+        return reply.get("status")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """Stop the zygote now and reap it (its decoders end on their own sockets' end)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.sock.close()
+
+    def _wait_ready(self) -> None:
+        if not self.ready:
+            reply, _ = self._receive(max_fds=0)
+            self.ready = bool(reply.get("ready"))
+
+    def _receive(self, max_fds: int) -> tuple[dict, list[int]]:
+        self.sock.settimeout(START_TIMEOUT_SECONDS)
+        message, fds, _, _ = socket.recv_fds(self.sock, protocol.MAX_HEAD, max(max_fds, 1))
+        if not message:
+            raise OSError("the zygote is gone")
+        if max_fds and not fds:
+            raise OSError("the zygote sent no pidfd")
+        return json.loads(message), fds
+
+
+class ForkedProcess:
+    """A decoder the zygote forked, watched and signalled through its pidfd.
+
+    The subset of Popen the pool uses (pid, poll, wait, kill, returncode). A
+    pidfd names this process and no other, even once its pid is reused, and
+    is readable once it has ended; its exit code comes from the zygote, its
+    parent, which reaps it.
+    """
+
+    def __init__(self, zygote: Zygote, pid: int, pidfd: int) -> None:
+        self.zygote = zygote
+        self.pid = pid
+        self.pidfd = pidfd
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self.pidfd], [], [], 0)[0]:
+            self._collect()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not select.select([self.pidfd], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired("decoder", timeout or 0)
+            self._collect()
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # ended already: wait() collects it
+
+    def _collect(self) -> None:
+        status = self.zygote.exit_status(self.pid)
+        self.returncode = UNKNOWN_EXIT if status is None else status
+        os.close(self.pidfd)
+
+
+class Decoder:
+    """One decoder process and the socket to it. Not thread-safe: one job at a time."""
+
+    def __init__(self, zygote: "Zygote") -> None:
+        ours, theirs = socket.socketpair()
+        for end in (ours, theirs):
+            _widen(end)
+        try:
+            self.process = zygote.fork(theirs)
         finally:
             theirs.close()
         self.sock = ours
@@ -137,6 +250,8 @@ class Decoder:
         code = self.process.poll()
         if code is None:
             return "killed after its deadline"
+        if code == UNKNOWN_EXIT:
+            return "ended"
         if code < 0:
             return f"ended by {signal.Signals(-code).name}"
         return f"exited with status {code}"
@@ -149,6 +264,7 @@ class DecoderPool:
         self.spare = spare
         self.pid = os.getpid()
         self._idle: list[Decoder] = []
+        self._zygote: Zygote | None = None
         self._lock = threading.Lock()
 
     def decode(self, data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepared:
@@ -169,10 +285,16 @@ class DecoderPool:
         return _prepared(reply, body, decoder.idle_rss_kb)
 
     def warm(self) -> None:
-        """Start decoders until `spare` + 1 are idle or starting (does not wait for them)."""
+        """Start decoders until `spare` + 1 are idle or starting (waits for the zygote only).
+
+        A failure is logged, not raised: the next upload tries again (`_take`).
+        """
         with self._lock:
-            while len(self._idle) < self.spare + 1:
-                self._idle.append(Decoder())
+            try:
+                while len(self._idle) < self.spare + 1:
+                    self._idle.append(self._new_decoder())
+            except DecoderDied as exc:
+                logger.error("Could not start a decoder: %s", exc)
 
     def ready(self, timeout: float) -> None:
         """Start decoders if none are, and wait for one; raises DecoderDied if none comes up."""
@@ -186,8 +308,15 @@ class DecoderPool:
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            zygote, self._zygote = self._zygote, None
         for decoder in idle:
             decoder.kill()
+        if zygote is not None:
+            zygote.close()
+
+    def zygote_pid(self) -> int | None:
+        with self._lock:
+            return self._zygote.pid if self._zygote else None
 
     def pids(self) -> list[int]:
         with self._lock:
@@ -195,16 +324,16 @@ class DecoderPool:
 
     def _hand_over(self, head: dict, data: bytes) -> Decoder:
         """A live decoder that has the job; one found dead while idle is replaced, once."""
-        decoder = self._take()
         try:
+            decoder = self._take()
             decoder.send(head, data)
             return decoder
         except DecoderGone as exc:
             logger.warning("Replacing a decoder that ended while idle: %s", exc)
         except DecoderDied as exc:
             raise _unavailable(exc) from exc
-        decoder = self._take()
         try:
+            decoder = self._take()
             decoder.send(head, data)
         except DecoderDied as exc:
             raise _unavailable(exc) from exc
@@ -214,8 +343,27 @@ class DecoderPool:
         with self._lock:
             while self._idle and not self._idle[0].alive():
                 self._idle.pop(0).kill()
-            decoder = self._idle.pop(0) if self._idle else Decoder()
+            decoder = self._idle.pop(0) if self._idle else self._new_decoder()
         return decoder
+
+    def _new_decoder(self) -> Decoder:
+        """A decoder forked from the zygote, which is (re)started when it is not there.
+
+        The caller holds the lock. Raises DecoderDied if a fresh zygote cannot fork either.
+        """
+        if self._zygote is not None and not self._zygote.alive():
+            logger.warning("Replacing the decoders' zygote %s, which ended", self._zygote.pid)
+            self._zygote.close()
+            self._zygote = None
+        if self._zygote is None:
+            self._zygote = Zygote()
+        try:
+            return Decoder(self._zygote)
+        except DecoderDied as exc:
+            logger.warning("Replacing the decoders' zygote: %s", exc)
+            self._zygote.close()
+            self._zygote = Zygote()
+            return Decoder(self._zygote)
 
     def _keep_or_retire(self, decoder: Decoder, reply: dict) -> None:
         if reply.get("retiring"):
@@ -248,6 +396,8 @@ def _prepared(reply: dict, body: bytes, idle_rss_kb: int) -> Prepared:
         cpu_ms=float(reply.get("cpu_ms", 0.0)),
         idle_rss_kb=idle_rss_kb,
         peak_rss_kb=int(reply.get("peak_rss_kb", 0)),
+        image_class=str(reply.get("image_class", "")),
+        allowance_ms=float(reply.get("allowance_ms", 0.0)),
     )
     if not reply.get("ok"):
         error = errors.error_class(reply.get("code", ""))(reply.get("message"))

@@ -204,3 +204,62 @@ def post_file(
 
     files = {"file": (name, data, content_type)}
     return requests.post(base_url + ANALYZE, files=files, headers=headers or {}, timeout=timeout)
+
+
+@dataclass
+class RawReply:
+    """An answer read off a raw socket until the server closed it."""
+
+    status: int
+    head: str
+    body: bytes
+
+    def header(self, name: str) -> str:
+        found = re.search(rf"^{name}:\s*(.*?)\r?$", self.head, re.MULTILINE | re.IGNORECASE)
+        return found.group(1) if found else ""
+
+    def json(self) -> dict:
+        if "chunked" not in self.header("Transfer-Encoding").lower():
+            return json.loads(self.body)
+        size, _, rest = self.body.partition(b"\r\n")
+        return json.loads(rest[: int(size, 16)])
+
+
+def exchange(port: int, request: bytes, timeout: float = 60) -> RawReply:
+    """Send `request` as it is (any bytes, any framing) to 127.0.0.1:`port`; its answer.
+
+    The bytes go in 64 KiB pieces, and sending stops as soon as the server
+    answers (a server that refuses early closes without reading the rest).
+    The answer is read to its Content-Length or the server's close, so a test
+    sees exactly what a client would: gunicorn's own pages included.
+    """
+    raw = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        view = memoryview(request)
+        try:
+            for start in range(0, len(view), 65536):
+                if _readable(sock):
+                    break
+                sock.sendall(view[start : start + 65536])
+        except OSError:
+            pass  # the server answered and hung up: read what it said
+        while not _complete(raw):
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            raw += data
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status, _ = _status_and_id(raw)
+    return RawReply(status=status, head=head.decode("latin-1"), body=body)
+
+
+def _complete(raw: bytes) -> bool:
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    length = re.search(rb"^content-length:\s*(\d+)", head, re.MULTILINE | re.IGNORECASE)
+    if separator and length:
+        return len(body) >= int(length.group(1))
+    return bool(separator) and body.endswith(b"\r\n0\r\n\r\n")

@@ -121,6 +121,14 @@ def worker_pids(master_pid: int) -> list[int]:
         return []
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`: a worker's decoders' zygote and the decoders it forked."""
+    found = []
+    for child in worker_pids(pid):
+        found += [child, *descendants(child)]
+    return sorted(found)
+
+
 def status_kb(pid: int, field_name: str) -> int:
     """A memory field of /proc/<pid>/status in KiB (VmRSS, VmHWM), 0 if the process is gone."""
     try:
@@ -138,6 +146,15 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU time of a process's children that have ended and been reaped by it (a zygote's)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_for_fresh_window(buckets: list[str], period: int, needed: float) -> dict[str, int]:

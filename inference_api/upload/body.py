@@ -28,6 +28,7 @@ from django.http import HttpRequest, UnreadablePostError
 
 from .. import errors
 from ..facts import Received
+from . import memory
 
 # Room for the multipart boundaries and the part headers around the file.
 ENVELOPE_BYTES = 16 * 1024
@@ -48,6 +49,7 @@ def cap_body(request: HttpRequest) -> None:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
+    memory.note_body(declared, "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower())
     if declared > body_limit():
         raise errors.FileTooLarge()
     cap_unsized_body(request, body_limit())
@@ -107,7 +109,8 @@ class CappedBodyStream:
     Reads ask the server for at most one byte more than the limit, so going
     over is noticed without reading further. `count` is how many bytes were read.
     The server's own error for a body it cannot decode (a malformed chunk
-    size, say) becomes UnreadablePostError, a 400, not a crash.
+    size, say) becomes UnreadablePostError, a 400, not a crash; an ApiError
+    the server raises (too many chunks) is answered as it is.
     """
 
     def __init__(self, stream, limit: int) -> None:
@@ -129,8 +132,8 @@ class CappedBodyStream:
     def _call(read, size: int) -> bytes:
         try:
             return read(size)
-        except OSError:
-            raise
+        except (OSError, errors.ApiError):
+            raise  # the server's own refusal (config/gunicorn_http: too many chunks) stands
         except Exception as exc:
             raise UnreadablePostError(f"unreadable request body: {type(exc).__name__}") from exc
 

@@ -10,8 +10,9 @@ megabyte). Django's limits and its reading of part headers are kept:
   and DATA_UPLOAD_MAX_MEMORY_SIZE for non-file fields (400/413), and
   MAX_UPLOAD_BYTES for the files together (413 file_too_large); parts of any
   kind, skipped ones included, at most the two counts together (400);
-- Content-Disposition and Content-Type read by Django's
-  `parse_header_parameters` (RFC 2231 filenames), file names sanitised by
+- Content-Disposition and Content-Type read as Django's
+  `parse_header_parameters` reads them (RFC 2231 filenames), but in linear
+  time and bounded (`parameters.parse_parameters`), file names sanitised by
   Django's own `MultiPartParser.sanitize_file_name`, base64
   Content-Transfer-Encoding decoded;
 - a part without a name, or a file part whose name sanitises to nothing,
@@ -31,11 +32,11 @@ from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.http import QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.datastructures import MultiValueDict
-from django.utils.http import parse_header_parameters
 from rest_framework.parsers import BaseParser, DataAndFiles
 
 from .. import errors
 from ..facts import Received
+from .parameters import parse_parameters
 
 # RFC 2046: 1 to 70 characters of a restricted set. Django's own check.
 BOUNDARY_MAX = 200
@@ -57,7 +58,7 @@ class UploadParser(BaseParser):
 
 
 def _boundary(media_type: str) -> bytes:
-    _, params = parse_header_parameters(media_type)
+    _, params = parse_parameters(media_type)
     boundary = params.get("boundary", "")
     valid = 0 < len(boundary) <= BOUNDARY_MAX and all(32 <= ord(c) <= 126 for c in boundary)
     if not valid or boundary.endswith(" "):
@@ -74,7 +75,7 @@ def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
     most = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + settings.DATA_UPLOAD_MAX_NUMBER_FILES
     for number, (headers, start, end) in enumerate(_parts(body, boundary), start=1):
         _count(number, most, TooManyFieldsSent)
-        disposition, params = parse_header_parameters(headers.get("content-disposition", ""))
+        disposition, params = parse_parameters(headers.get("content-disposition", ""))
         name = params.get("name")
         if disposition != "form-data" or not name:
             continue
@@ -92,7 +93,7 @@ def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
             continue
         file_count += 1
         _count(file_count, settings.DATA_UPLOAD_MAX_NUMBER_FILES, TooManyFilesSent)
-        content_type, _ = parse_header_parameters(headers.get("content-type", ""))
+        content_type, _ = parse_parameters(headers.get("content-type", ""))
         data = _decoded(body[start:end], headers)
         file_bytes += len(data)
         if file_bytes > settings.MAX_UPLOAD_BYTES:

@@ -18,6 +18,7 @@ from inference_api.testing.images.costly import build, flat_lossless_webp
 from inference_api.testing.servers import (
     cpu_seconds,
     database_rows,
+    descendants,
     gunicorn_server,
     status_kb,
     worker_pids,
@@ -43,7 +44,7 @@ def wait_idle(worker: int, seconds: float = 60) -> None:
     """Wait until none of the worker's decoders is using CPU (the spares have started)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        before = {pid: cpu_seconds(pid) for pid in worker_pids(worker)}
+        before = {pid: cpu_seconds(pid) for pid in descendants(worker)}
         time.sleep(0.3)
         if before and all(cpu_seconds(pid) - used < 0.01 for pid, used in before.items()):
             return
@@ -54,7 +55,7 @@ def busy_decoder(worker: int, seconds: float = 30) -> int:
     """The worker's decoder that is spending CPU now (the one decoding)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        before = {pid: cpu_seconds(pid) for pid in worker_pids(worker)}
+        before = {pid: cpu_seconds(pid) for pid in descendants(worker)}
         time.sleep(0.1)
         for pid, used in before.items():
             if cpu_seconds(pid) - used > 0.03:
@@ -118,7 +119,7 @@ def test_a_worker_killed_mid_request_still_leaves_its_audit_row(exported_model):
 def resident_kb(server) -> int:
     """Resident memory of the workers and their decoders together."""
     workers = worker_pids(server.process.pid)
-    pids = workers + [child for worker in workers for child in worker_pids(worker)]
+    pids = workers + [child for worker in workers for child in descendants(worker)]
     return sum(status_kb(pid, "VmRSS") for pid in pids)
 
 

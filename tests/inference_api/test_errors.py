@@ -131,6 +131,19 @@ def test_a_wrong_method_on_the_api_is_a_json_405(client):
     assert response.json()["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("accept", ["text/html", "image/png", "application/xml;q=1, text/*"])
+def test_an_accept_header_json_cannot_satisfy_is_a_json_406(client, accept):
+    response = client.post("/api/v1/analyze/", {}, HTTP_ACCEPT=accept)
+    assert response.status_code == HTTPStatus.NOT_ACCEPTABLE
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": errors.NotAcceptable.message,
+        "code": "not_acceptable",
+        "request_id": response["X-Request-ID"],
+    }
+    assert AuditLog.objects.get().outcome == "not_acceptable"
+
+
 def test_the_rate_limit_refusals_follow_the_contract(client, settings):
     settings.RATE_LIMIT_PER_IP = "1/m"
     client.post("/api/v1/analyze/", {})
