@@ -24,6 +24,7 @@ from .admission.autoblock import AUTOMATIC_REASON
 from .admission.clients import client_key_for
 from .audit.quarantine import flagged_upload_review, preview_open, quarantined_file_open
 from .console import blocking, pages
+from .console.readonly import ReadOnlyAdmin
 from .models import AuditLog, BlockedClient, FlaggedUpload
 
 admin.site.site_header = "Image classification API: review console"
@@ -120,7 +121,7 @@ def exact_search(term: str, ip_field: str, sha_field: str, request_id_field: str
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """Read-only: rows are written by the API and removed only by purge_audit_logs."""
 
     list_display = (
@@ -181,15 +182,6 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="flagged")
     def flagged_link(self, obj: AuditLog) -> str:

@@ -14,17 +14,7 @@ from rest_framework_api_key.models import APIKey
 
 from ..models import ExtractionFlag, KeyPlan, Plan, UsageDay
 from . import keys
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+from .readonly import ReadOnlyAdmin
 
 
 @admin.register(Plan)

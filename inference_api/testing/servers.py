@@ -89,10 +89,19 @@ def eventually(read, timeout: float = 10.0, interval: float = 0.05):
 
     The pipeline writes a request's audit row and log line once the answer has
     been sent: a test that reads them right after its response waits here.
+    A read that finds SQLite's table locked by that very write (the in-memory
+    database a live_server thread shares with the test) reads again.
     """
+    from django.db import OperationalError
+
     deadline = time.monotonic() + timeout
     while True:
-        value = read()
+        try:
+            value = read()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            value = None
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)

@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from inference_api.testing.services import CHROMIUM_ARGS
+from inference_api.testing.pages import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -23,18 +23,10 @@ PASSWORD = "a-long-test-password-1"
 
 
 @contextmanager
-def chromium(executable: str) -> Iterator:
-    """A headless browser; started after the test's own ORM calls (see the docstring)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+def chromium_page(executable: str) -> Iterator:
+    """A page in a headless browser; started after the test's own ORM calls (see the docstring)."""
+    with chromium(executable) as browser:
+        yield browser.new_page()
 
 
 def submit_login(page, base_url: str, username: str, password: str, token: str | None = None):
@@ -54,7 +46,7 @@ def test_a_username_at_an_address_is_locked_out_after_failures_even_with_the_rig
 ):
     settings.AXES_FAILURE_LIMIT = 3
     User.objects.create_user("reviewer", password=PASSWORD, is_staff=True)
-    with chromium(require_chromium) as page:
+    with chromium_page(require_chromium) as page:
         wrong = [
             submit_login(page, live_server.url, "reviewer", f"guess-{n}").status for n in range(3)
         ]
@@ -74,7 +66,7 @@ def test_a_username_at_an_address_is_locked_out_after_failures_even_with_the_rig
 def test_an_address_is_locked_out_across_usernames(live_server, settings, require_chromium):
     settings.AXES_FAILURE_LIMIT = 3
     User.objects.create_user("reviewer", password=PASSWORD, is_staff=True)
-    with chromium(require_chromium) as page:
+    with chromium_page(require_chromium) as page:
         for name in ["alice", "bob", "carol"]:
             submit_login(page, live_server.url, name, "guess")
         right = submit_login(page, live_server.url, "reviewer", PASSWORD)
@@ -101,7 +93,7 @@ def test_staff_log_in_with_a_totp_token_when_two_factor_is_required(
     good_token = f"{totp(device.bin_key, step=device.step, digits=device.digits):06d}"
     bad_token = f"{(int(good_token) + 1) % 1_000_000:06d}"
 
-    with chromium(require_chromium) as page:
+    with chromium_page(require_chromium) as page:
         # The password alone gets the form back, now asking for the device and token.
         first = submit_login(page, live_server.url, "reviewer", PASSWORD)
         first_text, first_url = page.inner_text("body"), page.url
@@ -124,7 +116,7 @@ def test_a_staff_user_without_a_device_cannot_log_in_when_two_factor_is_required
 ):
     settings.ADMIN_REQUIRE_2FA = True
     User.objects.create_superuser("reviewer", password=PASSWORD)
-    with chromium(require_chromium) as page:
+    with chromium_page(require_chromium) as page:
         submit_login(page, live_server.url, "reviewer", PASSWORD)
         text = page.inner_text("body")
         page.goto(f"{live_server.url}/admin/")
@@ -136,7 +128,7 @@ def test_a_staff_user_without_a_device_cannot_log_in_when_two_factor_is_required
 def test_without_two_factor_the_password_alone_logs_in(live_server, settings, require_chromium):
     settings.ADMIN_REQUIRE_2FA = False
     User.objects.create_superuser("reviewer", password=PASSWORD)
-    with chromium(require_chromium) as page:
+    with chromium_page(require_chromium) as page:
         submit_login(page, live_server.url, "reviewer", PASSWORD)
         text = page.inner_text("body")
     assert "Review console" in text

@@ -24,8 +24,8 @@ from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
 from inference_api.testing.images.uploads import png_declaring
+from inference_api.testing.pages import chromium, log_in, with_policy
 from inference_api.testing.servers import eventually
-from inference_api.testing.services import CHROMIUM_ARGS
 from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -106,26 +106,17 @@ def make_reviewer() -> None:
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
 
 
-def with_csp(route) -> None:
-    response = route.fetch()
-    route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
-
-
 def review(browser, base_url: str, spoof_id: int) -> dict:
     """The reviewer's clicks; what the pages said, and every CSP violation reported."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.route("**/*", with_csp)
+    context.route("**/*", with_policy(CSP))
     page = context.new_page()
     violations = []
     page.on(
         "console",
         lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
     )
-    page.goto(f"{base_url}/admin/login/")
-    page.fill("#id_username", "reviewer")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_load_state()
+    log_in(page, base_url, "reviewer", PASSWORD)
     seen = {"landing": page.inner_text(".review-queue"), "header": page.inner_text("#header")}
     page.click("a[href$='/auditlog/overview/']")
     page.wait_for_selector("svg.chart rect.bar")
@@ -157,8 +148,6 @@ def review(browser, base_url: str, spoof_id: int) -> dict:
 def test_a_reviewer_sees_the_overview_and_blocks_offenders_in_two_clicks(
     live_server, settings, tmp_path, require_chromium, exported_model
 ):
-    from playwright.sync_api import sync_playwright
-
     use_tmp_quarantine(settings, tmp_path / "quarantine")
     settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
     make_reviewer()
@@ -167,12 +156,8 @@ def test_a_reviewer_sees_the_overview_and_blocks_offenders_in_two_clicks(
     spoof = FlaggedUpload.objects.filter(audit__client_ip=SPOOFER).first()
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=require_chromium, headless=True, args=list(CHROMIUM_ARGS)
-        )
+    with chromium(require_chromium) as browser:
         seen = review(browser, live_server.url, spoof.pk)
-        browser.close()
 
     assert seen["violations"] == []
     assert "review console" in seen["header"]

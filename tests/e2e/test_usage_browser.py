@@ -17,8 +17,8 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
-from inference_api.models import ExtractionFlag, KeyPlan, Plan, UsageDay
-from inference_api.testing.pages import chromium
+from inference_api.models import AuditLog, ExtractionFlag, KeyPlan, Plan, UsageDay
+from inference_api.testing.pages import chromium, log_in, with_policy
 from inference_api.testing.servers import eventually
 from tests.inference_api.test_extraction import perturbation_stream
 
@@ -61,11 +61,6 @@ def make_reviewer() -> None:
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
 
 
-def with_csp(route) -> None:
-    response = route.fetch()
-    route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
-
-
 def test_a_reviewer_sees_usage_and_flags_and_changes_a_plan(
     live_server, require_chromium, exported_model
 ):
@@ -75,23 +70,20 @@ def test_a_reviewer_sees_usage_and_flags_and_changes_a_plan(
         assert send(live_server.url, scraper, payload).status_code == HTTPStatus.OK
     answers = [send(live_server.url, student, perturbation_stream(1)[0]) for _ in range(11)]
     assert [a.status_code for a in answers].count(HTTPStatus.OK) == 10
-    assert eventually(lambda: ExtractionFlag.objects.exists())
+    # Every row in before the browser starts: the live server writes them after each answer.
+    assert eventually(lambda: AuditLog.objects.count() == 31 and ExtractionFlag.objects.exists())
     DOCS_IMG.mkdir(parents=True, exist_ok=True)
 
     with chromium(require_chromium) as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.route("**/*", with_csp)
+        context.route("**/*", with_policy(CSP))
         page = context.new_page()
         violations = []
         page.on(
             "console",
             lambda m: violations.append(m.text) if "Content Security" in m.text else None,
         )
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", "reviewer")
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_load_state()
+        log_in(page, live_server.url, "reviewer", PASSWORD)
         page.goto(f"{live_server.url}/admin/inference_api/usageday/page/")
         page.wait_for_selector("svg.chart rect.bar")
         seen = {
