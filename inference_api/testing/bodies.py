@@ -44,6 +44,25 @@ def tiny_chunks() -> bytes:
     return head("Transfer-Encoding: chunked") + chunk(FILE_HEAD) + b"1\r\n\x00\r\n" * BODY_LIMIT
 
 
+def one_byte_chunks(data: bytes) -> bytes:
+    return b"".join(b"1\r\n%c\r\n" % byte for byte in data)
+
+
+def one_byte_chunks_to_the_cap() -> bytes:
+    """A whole form whose file is at the cap, every byte of it a chunk of its own.
+
+    Within the edge's client_max_body_size (tiny_chunks is not, and nginx
+    refuses it before the end): 63 MB on the wire for 10 MB of form.
+    """
+    return (
+        head("Transfer-Encoding: chunked")
+        + one_byte_chunks(FILE_HEAD)
+        + b"1\r\n\x00\r\n" * CAP
+        + one_byte_chunks(TAIL)
+        + b"0\r\n\r\n"
+    )
+
+
 def least_chunks_allowed() -> bytes:
     """The smallest chunks the bound lets through (1 KiB), past the cap: 413."""
     block = chunk(bytes(1024))

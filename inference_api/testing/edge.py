@@ -13,8 +13,13 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from .servers import cpu_seconds, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "deploy" / "nginx.conf"
@@ -37,6 +42,14 @@ def render(values: dict[str, str]) -> str:
     return text
 
 
+def streaming(text: str) -> str:
+    """The rendered config with `proxy_request_buffering off;`: bodies passed on as they come."""
+    shipped = "proxy_request_buffering on;"
+    if text.count(shipped) != 1:
+        raise ValueError(f"deploy/nginx.conf should say {shipped!r} once")
+    return text.replace(shipped, "proxy_request_buffering off;")
+
+
 def upstream_servers(addresses: list[str], serving: set[str]) -> str:
     """APP_UPSTREAM for several servers; those not in `serving` are marked down."""
     return "; server ".join(
@@ -54,8 +67,16 @@ def workers_of(pid: int) -> set[int]:
 class Balancer:
     """nginx on 127.0.0.1:`port` before `upstreams`; its JSON access log kept in `run_dir`."""
 
-    def __init__(self, nginx: str, run_dir: Path, port: int, upstreams: list[str]) -> None:
+    def __init__(
+        self,
+        nginx: str,
+        run_dir: Path,
+        port: int,
+        upstreams: list[str],
+        edit: Callable[[str], str] = lambda text: text,
+    ) -> None:
         self.nginx, self.run_dir, self.port, self.upstreams = nginx, run_dir, port, upstreams
+        self.edit = edit  # applied to the rendered config (e.g. `streaming`)
         self.url = f"http://127.0.0.1:{port}"
         self.config = run_dir / "nginx.conf"
         self.access_log = run_dir / "access.log"
@@ -64,13 +85,15 @@ class Balancer:
 
     def _write(self, serving: set[str]) -> None:
         self.config.write_text(
-            render(
-                {
-                    "NGINX_LISTEN": f"127.0.0.1:{self.port}",
-                    "APP_UPSTREAM": upstream_servers(self.upstreams, serving),
-                    "STATIC_ROOT": str(self.static_root),
-                    "NGINX_RUN_DIR": str(self.run_dir),
-                }
+            self.edit(
+                render(
+                    {
+                        "NGINX_LISTEN": f"127.0.0.1:{self.port}",
+                        "APP_UPSTREAM": upstream_servers(self.upstreams, serving),
+                        "STATIC_ROOT": str(self.static_root),
+                        "NGINX_RUN_DIR": str(self.run_dir),
+                    }
+                )
             )
         )
         checked = subprocess.run(
@@ -130,6 +153,10 @@ class Balancer:
             self.process.kill()
             self.process.wait()
 
+    def workers_cpu_seconds(self) -> float:
+        """CPU time nginx's workers have used so far."""
+        return sum(cpu_seconds(pid) for pid in workers_of(self.process.pid))
+
     def errors(self) -> str:
         path = self.run_dir / "error.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -137,3 +164,20 @@ class Balancer:
     def log_entries(self) -> list[dict]:
         lines = self.access_log.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@contextmanager
+def edge_before(nginx: str, app_port: int, buffering: bool = True) -> Iterator[Balancer]:
+    """nginx from deploy/nginx.conf before one server on loopback; stopped afterwards.
+
+    `buffering=False` renders `proxy_request_buffering off;` into it (`streaming`).
+    """
+    with tempfile.TemporaryDirectory(prefix="edge-") as tmpdir:
+        address = f"127.0.0.1:{app_port}"
+        edge = Balancer(nginx, Path(tmpdir), free_port(), [address],
+                        edit=(lambda text: text) if buffering else streaming)  # fmt: skip
+        edge.start({address})
+        try:
+            yield edge
+        finally:
+            edge.stop()
