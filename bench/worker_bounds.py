@@ -7,6 +7,10 @@ it prints the Markdown of docs/benchmarks.md's "The worker's own parsing".
     gunicorn's or Django's own against the bounded one that is served.
 (b) Through a one-worker gunicorn: each of `testing.bodies.WORST_BODIES`,
     the answer and the worker's CPU for it (/proc, median of REPEATS).
+(b') The same through nginx from deploy/nginx.conf, as shipped (buffered)
+    and with `proxy_request_buffering off` (streaming), with the form of
+    1-byte chunks within the edge's cap (`testing.bodies.EDGE_BODIES`):
+    the worker's CPU and nginx's workers' (one run each).
 (c) Replacing a decoder: a fresh Python importing what a decoder imports,
     against a fork of the pool's zygote (zygote and decoders' CPU per
     walk refusal that retires its decoder).
@@ -112,6 +116,31 @@ def live_rows() -> list[tuple[str, str, int, int, str, float]]:
     return made
 
 
+def edge_rows() -> list[tuple[str, str, int, str, float, float]]:
+    """(mode, body, status, code, worker CPU ms, nginx CPU ms) through the edge, both modes."""
+    from inference_api.testing import services
+    from inference_api.testing.bodies import EDGE_BODIES
+    from inference_api.testing.edge import edge_before
+    from inference_api.testing.http import exchange
+    from inference_api.testing.servers import cpu_seconds, gunicorn_server, worker_pids
+
+    made = []
+    with gunicorn_server(workers=1) as server:
+        (worker,) = worker_pids(server.process.pid)
+        for mode in ("buffered", "streaming"):
+            with edge_before(services.require_nginx(), server.port, mode == "buffered") as edge:
+                for name, body in EDGE_BODIES.items():
+                    request = body.build()
+                    before, nginx_before = cpu_seconds(worker), edge.workers_cpu_seconds()
+                    reply = exchange(edge.port, request, timeout=120, paced=body.paced)
+                    time.sleep(0.5)  # the audit row, written after the answer, counts too
+                    spent = (cpu_seconds(worker) - before) * 1000
+                    nginx_spent = (edge.workers_cpu_seconds() - nginx_before) * 1000
+                    made.append((mode, name, reply.status, reply.json()["code"], spent,
+                                 nginx_spent))  # fmt: skip
+    return made
+
+
 def fresh_interpreter_ms() -> float:
     """CPU of a fresh Python that imports and warms what a decoder runs (the old replacement)."""
     code = "from inference_api.sandbox import child; child.warm_up()"
@@ -171,6 +200,12 @@ def markdown() -> str:
     lines += ["| --- | --- | --- | --- | --- |"]
     for parser, name, size, status, code, spent in live_rows():
         lines.append(f"| {parser} | {name} | {size:,} | {status} {code} | {spent:.0f} ms |")
+    lines += ["", "| through the edge | worst body | answer | worker CPU | nginx CPU |"]
+    lines += ["| --- | --- | --- | --- | --- |"]
+    for mode, name, status, code, spent, nginx_spent in edge_rows():
+        lines.append(
+            f"| {mode} | {name} | {status} {code} | {spent:.0f} ms | {nginx_spent:.0f} ms |"
+        )
     fresh, fork = fresh_interpreter_ms(), fork_ms()
     lines += [
         "",

@@ -149,3 +149,21 @@ WORST_BODIES = {
     ),
     "empty parts to the cap": WorstBody("multipart parts", empty_parts, 400, "malformed_request"),
 }
+
+
+@dataclass(frozen=True)
+class EdgeBody:
+    """A worst body as sent through the edge: `paced` 1-byte chunks go one per segment."""
+
+    build: object
+    paced: int = 0
+
+
+# Enough 1-byte chunks sent one by one for the chunk bound (65) to be crossed
+# with room to spare: ~0.1 s when it is, ~0.5 s when it is not.
+PACED_CHUNKS = 3000
+EDGE_BODIES = {
+    **{name: EdgeBody(worst.build) for name, worst in WORST_BODIES.items()},
+    "1-byte chunks to the cap, in bulk": EdgeBody(one_byte_chunks_to_the_cap),
+    "1-byte chunks to the cap, one per segment": EdgeBody(one_byte_chunks_to_the_cap, PACED_CHUNKS),
+}

@@ -29,14 +29,13 @@ test does.
 """
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from http import HTTPStatus
 
 import pytest
 
 from inference_api.testing import services
-from inference_api.testing.bodies import WORST_BODIES, one_byte_chunks_to_the_cap
+from inference_api.testing.bodies import EDGE_BODIES, WORST_BODIES
 from inference_api.testing.edge import Balancer, edge_before
 from inference_api.testing.http import RawReply, exchange
 from inference_api.testing.servers import LiveServer, cpu_seconds, gunicorn_server, worker_pids
@@ -50,40 +49,22 @@ STATUS = {
     "too_many_chunks": HTTPStatus.BAD_REQUEST,
     "content_type_mismatch": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
 }
-# Enough 1-byte chunks sent one by one for the bound (65 chunks) to be
-# crossed with room to spare: ~0.1 s when it is, ~0.5 s when it is not.
-PACED_CHUNKS = 3000
 
 
-@dataclass(frozen=True)
-class ThroughTheEdge:
-    """A worst body, how it is sent, and the contract's code each mode answers."""
+def edge_answers(name: str) -> tuple[str, str]:
+    """The contract's code (buffered, streaming) for a body of EDGE_BODIES.
 
-    build: Callable[[], bytes]
-    buffered: str
-    streaming: str
-    paced: int = 0
-
-
-def _edge_answers(name: str) -> tuple[str, str]:
-    """The direct test's code, except chunked bodies past the edge's cap, refused by nginx."""
-    code = WORST_BODIES[name].code
-    chunked_past_the_cap = WORST_BODIES[name].parser == "transfer decoding"
-    return ("file_too_large",) * 2 if chunked_past_the_cap else (code, code)
-
-
-CASES = {
-    **{
-        name: ThroughTheEdge(body.build, *_edge_answers(name))
-        for name, body in WORST_BODIES.items()
-    },
-    "1-byte chunks to the cap, in bulk": ThroughTheEdge(
-        one_byte_chunks_to_the_cap, "content_type_mismatch", "content_type_mismatch"
-    ),
-    "1-byte chunks to the cap, one per segment": ThroughTheEdge(
-        one_byte_chunks_to_the_cap, "content_type_mismatch", "too_many_chunks", PACED_CHUNKS
-    ),
-}
+    The direct test's code, except chunked bodies past the edge's cap (nginx
+    refuses them) and the form of 1-byte chunks within it.
+    """
+    if name in WORST_BODIES:
+        worst = WORST_BODIES[name]
+        code = "file_too_large" if worst.parser == "transfer decoding" else worst.code
+        return code, code
+    if EDGE_BODIES[name].paced:
+        # Streaming, nginx forwards each paced chunk as it came: the chunk bound refuses.
+        return "content_type_mismatch", "too_many_chunks"
+    return "content_type_mismatch", "content_type_mismatch"
 
 
 @pytest.fixture(scope="module")
@@ -108,19 +89,20 @@ def assert_json_4xx(reply: RawReply, code: str) -> None:
     assert body["request_id"] == reply.header("X-Request-ID") != ""
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", EDGE_BODIES)
 def test_the_worst_body_costs_the_worker_little_through_the_edge(app, edge, name):
     mode, front = edge
-    case = CASES[name]
-    request = case.build()
+    body = EDGE_BODIES[name]
+    request = body.build()
     (worker,) = worker_pids(app.process.pid)
     before, nginx_before = cpu_seconds(worker), front.workers_cpu_seconds()
-    reply = exchange(front.port, request, timeout=120, paced=case.paced)
+    reply = exchange(front.port, request, timeout=120, paced=body.paced)
     spent = settled_cpu(worker, before)
     nginx_spent = front.workers_cpu_seconds() - nginx_before
     print(f"{mode}: {name}: {len(request):,} bytes, {reply.status} {reply.json().get('code')}, "
           f"worker CPU {spent * 1000:.0f} ms, nginx CPU {nginx_spent * 1000:.0f} ms")  # fmt: skip
-    assert_json_4xx(reply, case.buffered if mode == "buffered" else case.streaming)
+    buffered, streaming = edge_answers(name)
+    assert_json_4xx(reply, buffered if mode == "buffered" else streaming)
     assert spent < WORKER_CPU_BOUND, f"{name} cost the worker {spent:.2f} CPU-s ({mode})"
 
 
