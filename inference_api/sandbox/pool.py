@@ -415,9 +415,11 @@ def _child_environment() -> dict[str, str]:
         PYTHONDONTWRITEBYTECODE="1",
         OMP_NUM_THREADS="1",
         OPENBLAS_NUM_THREADS="1",
-        # Large frames in transparent huge pages: an 8000x8000 decode faults
-        # 2 MB pages instead of 4 KB ones (bench: 20-35% less CPU per large decode).
-        GLIBC_TUNABLES="glibc.malloc.hugetlb=1",
+        # No transparent huge pages (glibc.malloc.hugetlb=1 was set here): they
+        # saved 20-35% on a warm decoder's large decodes, but a decoder forked
+        # from the zygote paid them on its first one: an 8000x8000 CMYK
+        # progressive JPEG took 3.9 s of wall clock there (0.75 s without),
+        # over the 3 s ceiling, and a fresh decoder comes after every refusal.
     )
     return env
 

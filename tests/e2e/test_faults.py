@@ -390,6 +390,10 @@ def test_postgres_unreachable_still_answers_and_logs_every_audit_entry(
                 outage = [wire.post(server.url, JPEG) for _ in range(6)]
                 outage += [wire.post(server.url, HTML_AS_PNG) for _ in range(2)]
                 ready_during_outage = readiness(server.url)
+                # Each outage row is written after its answer: the database comes
+                # back only once every one of them has been given up and logged.
+                outage_ids = {reply.request_id for reply in outage}
+                eventually(lambda: outage_ids <= set(lost_entries(server.log())), timeout=60)
             finally:
                 proxy.up()
             after = [wire.post(server.url, JPEG) for _ in range(3)]
