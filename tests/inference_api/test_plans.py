@@ -148,11 +148,13 @@ def test_a_monthly_allowance_counts_across_days(client, free, ratelimit_clock):
     free.requests_per_day, free.requests_per_month = None, 2
     free.save()
     key = key_on(free)
+    ratelimit_clock.now = 1_796_904_000  # 10 December 2026, noon UTC: the next day is this month
     upload(client, key, data=b"x")
     ratelimit_clock.advance(windows.day_window().seconds_left)
-    if windows.month_window().name == windows.month_window(ratelimit_clock.now - 86400).name:
-        upload(client, key, data=b"x")
-        assert upload(client, key, data=b"x").json()["code"] == "quota_exceeded"
+    upload(client, key, data=b"x")
+    assert upload(client, key, data=b"x").json()["code"] == "quota_exceeded"
+    ratelimit_clock.advance(windows.month_window().seconds_left)
+    assert upload(client, key, data=b"x").json()["code"] == "content_type_mismatch"
 
 
 def test_every_api_answer_carries_the_ratelimit_fields(client, exported_model, free):
