@@ -34,7 +34,7 @@ from django.test import RequestFactory
 from django.test.utils import setup_test_environment
 call_command("migrate", verbosity=0)
 from inference_api.admission.gate import admit_client
-from inference_api.facts import Arrival
+from inference_api.context import Arrival
 
 def time_admission(headers):
     factory = RequestFactory()

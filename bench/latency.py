@@ -144,10 +144,10 @@ def _parse(body: bytes) -> None:
 
 def _audit_insert() -> None:
     from inference_api.audit.trail import audit
-    from inference_api.facts import Arrival, Outcome, Story
+    from inference_api.context import Arrival, Outcome, RequestRecord
 
     arrival = Arrival(request_id="bench-stage", client_ip="127.0.0.1", path=wire.ANALYZE)
-    audit(Story(arrival=arrival, outcome=Outcome("ok", 200), latency_ms=1.0))
+    audit(RequestRecord(arrival=arrival, outcome=Outcome("ok", 200), latency_ms=1.0))
 
 
 # --- API against bare ----------------------------------------------------------------------------

@@ -272,7 +272,7 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
     from inference_api.admission import counters, plans
     from inference_api.admission.blockindex import keys_for
     from inference_api.audit.trail import audit
-    from inference_api.facts import Arrival, Outcome, Story
+    from inference_api.context import Arrival, Outcome, RequestRecord
     from inference_api.imaging.limits import DecodeLimits, ModelInput
     from inference_api.imaging.prepare import prepare
     from inference_api.operations import metrics
@@ -301,7 +301,7 @@ def stages(case: Case, repeats: int) -> dict[str, float]:
         "request_id": uuid.uuid4().hex,
         "timing_ms": {"decode": 1.0, "inference": 1.0},
     }
-    story = Story(
+    story = RequestRecord(
         arrival=Arrival(uuid.uuid4().hex, "127.0.0.1", wire.ANALYZE),
         outcome=Outcome("ok", 200),
         latency_ms=1.0,

@@ -229,16 +229,16 @@ def _audit_dead_worker(server, pid: int) -> None:
     """
     from inference_api.audit import inflight
 
-    story = inflight.take(server.inflight_folder, pid)
-    if story is None:
+    record = inflight.take(server.inflight_folder, pid)
+    if record is None:
         return
-    log.error("Worker %s died serving request %s", pid, story.arrival.request_id)
+    log.error("Worker %s died serving request %s", pid, record.arrival.request_id)
     from django.db import connections
 
     import config.wsgi  # noqa: F401 - sets Django up in a master that did not preload
     from inference_api.audit.trail import audit
 
     try:
-        audit(story)
+        audit(record)
     finally:
         connections.close_all()

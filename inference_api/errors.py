@@ -8,7 +8,7 @@ client and must never carry a library's own error text.
 from http import HTTPStatus
 from typing import Self
 
-from .facts import Admission, Examined, Received
+from .context import Admission, Examined, Received
 
 # What every client that sent the wrong thing should do instead, in one sentence.
 HOW_TO_SEND = (
@@ -20,8 +20,9 @@ HOW_TO_SEND = (
 class ApiError(Exception):
     """A request the API refuses, with what the client is told.
 
-    A step that refuses an upload hands on what it had learned of it by
-    `learned(...)`, so the audit step records it with the refusal.
+    An error is immutable: the step that raises it passes what it knew of
+    the request (`received`, `examined`, `admission`), and a step that
+    learns more raises `carrying(...)`, a new error of the same kind.
     """
 
     status: int = HTTPStatus.BAD_REQUEST
@@ -32,27 +33,45 @@ class ApiError(Exception):
     # Seconds a client should wait before retrying (the Retry-After header), if any.
     retry_after: int | None = None
 
-    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        received: Received | None = None,
+        examined: Examined | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         super().__init__(message or self.message)
         self.message = message or self.message
         if retry_after is not None:
             self.retry_after = retry_after
-        self.received: Received | None = None
-        self.examined: Examined | None = None
-        self.admission: Admission | None = None
+        self.received = received
+        self.examined = examined
+        self.admission = admission
+        self._sealed = True
 
-    def learned(
+    def __setattr__(self, name: str, value: object) -> None:
+        # Python's own attributes (__traceback__, __cause__, ...) stay writable.
+        if getattr(self, "_sealed", False) and not name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__} is immutable; raise carrying(...)")
+        super().__setattr__(name, value)
+
+    def carrying(
         self,
         *,
         received: Received | None = None,
         examined: Examined | None = None,
         admission: Admission | None = None,
     ) -> Self:
-        """This error, carrying what was learned of the request before it was refused."""
-        self.received = received or self.received
-        self.examined = examined or self.examined
-        self.admission = admission or self.admission
-        return self
+        """The same refusal, also carrying what a later step learned of the request."""
+        return type(self)(
+            self.message,
+            retry_after=self.retry_after,
+            received=received or self.received,
+            examined=examined or self.examined,
+            admission=admission or self.admission,
+        )
 
 
 class NoFile(ApiError):

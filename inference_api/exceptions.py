@@ -9,13 +9,15 @@ traceback goes to the log.
 import logging
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions as drf
 
 from analysis.errors import ModelUnavailable
 
 from . import errors
+from .context import api_context
+from .operations.logging import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -36,24 +38,20 @@ _DRF_ERRORS: dict[type[Exception], type[errors.ApiError]] = {
 
 
 def error_response(request: HttpRequest, exc: errors.ApiError) -> JsonResponse:
-    """Render `exc` as the error contract; the answer keeps `exc` for the audit step."""
-    request_id = getattr(request, "request_id", "-")
+    """Render `exc` as the error contract; an API request's context keeps it for the audit step."""
+    context = api_context(request)
+    if context is not None:
+        context.refuse(exc)
     response = JsonResponse(
-        {"error": exc.message, "code": exc.code, "request_id": request_id},
+        {"error": exc.message, "code": exc.code, "request_id": current_request_id.get()},
         status=exc.status,
     )
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
-    # The answer keeps the error until it is closed; its traceback's frames would
+    # The context keeps the error until the audit; its traceback's frames would
     # keep what they held with it (a refused body's 10 MB: upload/memory.py).
     exc.__traceback__ = None
-    response.api_error = exc
     return response
-
-
-def answered_error(response: HttpResponse) -> errors.ApiError | None:
-    """The error an answer renders, or None when it is no error of the contract."""
-    return getattr(response, "api_error", None)
 
 
 def as_api_error(exc: Exception) -> errors.ApiError | None:
@@ -72,7 +70,7 @@ def as_api_error(exc: Exception) -> errors.ApiError | None:
 
 def api_exception_handler(exc: Exception, context: dict) -> JsonResponse:
     """DRF's EXCEPTION_HANDLER: every exception becomes the error contract."""
-    # DRF's Request hands attribute reads (request_id, path) to Django's request.
+    # DRF's Request hands attribute reads (api, path) to Django's request.
     request = context["request"]
     api_error = as_api_error(exc)
     if api_error is None:

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .facts import UploadForm
+from .context import UploadForm
 
 
 class AuditLog(models.Model):

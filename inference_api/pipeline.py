@@ -4,25 +4,29 @@
     2. cap the body         upload.body: the declared size, then the stream, never past the cap
     3. check the upload     upload.form (one file, nothing else), upload.checks (type, bytes, name)
     4. decode               in a decoder process the kernel bounds (sandbox, imaging)
-    5. classify             analyze.analyze: the model, the inference slot, the metrics
+    5. classify             classifier.classify_upload: the model, the inference slot, the metrics
     6. answer               views.AnalyzeView (success), exceptions.error_response (any refusal)
     7. audit                audit.trail.audit: the request's one row, whatever the outcome,
                             written once the answer is sent
 
 Steps 1, 2 and 7 run here, for every request under the API prefix whatever
 its method or path; steps 3 to 6 run in the view, which Django calls in
-between. Each step returns what it learned as a value (inference_api.facts)
-and the next takes it; a refusal is an ApiError carrying what was learned
-before it. The answer carries the view's values back here, where the audit
-step gets them all with the outcome.
+between. The request's context (`request.api`, a `context.ApiContext`)
+is created here; each step hands it its frozen value, and a refusal is an
+immutable ApiError carrying what the step that raised it knew, which
+`error_response` hands to the same context. Once the answer is sent the
+context is frozen into the `RequestRecord` the audit step writes.
 """
 
 import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from http import HTTPStatus
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from . import errors
@@ -31,12 +35,11 @@ from .admission.gate import admit_client
 from .admission.ratelimits import ratelimit_fields
 from .audit import inflight
 from .audit.trail import OPTIONS_OUTCOME, audit
-from .exceptions import answered_error, error_response
-from .facts import Admission, Arrival, Outcome, Story
+from .context import ApiContext, Arrival, Outcome, RequestRecord
+from .exceptions import error_response
 from .operations import metrics
 from .operations.logging import current_request_id
 from .upload.body import cap_body
-from .views import answered_analysis
 
 logger = logging.getLogger("inference_api.requests")
 
@@ -55,24 +58,27 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
+# The finished API request whose record is written once its answer is sent.
+unrecorded: ContextVar[RequestRecord | None] = ContextVar("unrecorded", default=None)
+
+
 class RequestIdMiddleware:
     """Gives every request a fresh id, for the response header and the logs.
 
     The client's own X-Request-ID is not trusted: ids must be unique to tie a
-    response to its log line.
+    response to its log line. The id is `current_request_id`'s until the
+    answer is sent: Django logs a 4xx or 5xx answer after the middleware
+    has returned, and the audit step runs after that.
     """
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.request_id = uuid.uuid4().hex
-        token = current_request_id.set(request.request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            current_request_id.reset(token)
-        response["X-Request-ID"] = request.request_id
+        request_id = uuid.uuid4().hex
+        current_request_id.set(request_id)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
         return response
 
 
@@ -91,13 +97,12 @@ class ApiPipelineMiddleware:
         if not is_api_request(request):
             return self.get_response(request)
         started = time.perf_counter()
-        arrival = Arrival.of(request, client_ip=client_ip(request))
+        request_id = current_request_id.get()
+        arrival = Arrival.of(request, request_id=request_id, client_ip=client_ip(request))
         inflight.begin(arrival)
-        admission = Admission()
+        context = request.api = ApiContext(arrival)
         try:
-            admission = admit_client(request, arrival)
-            # The view answers with the plan's output policy.
-            request.api_admission = admission
+            context.add(admit_client(request, arrival))
             if request.method == "OPTIONS":
                 response = _options_answer()
             else:
@@ -105,28 +110,33 @@ class ApiPipelineMiddleware:
                     cap_body(request)
                 response = self.get_response(request)
         except errors.ApiError as exc:
-            admission = exc.admission or admission
             response = error_response(request, exc)
-        for name, value in ratelimit_fields(admission.tally).items():
+        for name, value in ratelimit_fields(context.admission.tally).items():
             response[name] = value
-        seconds = time.perf_counter() - started
-        story = _story(arrival, admission, request.method, response, seconds)
-        # The server closes the answer once its last byte is sent: the log line,
-        # the metrics and the audit row cost the worker, not the client's wait.
-        # A worker that dies before then still leaves the in-flight record.
-        response._resource_closers.append(lambda: _record(story))
+        outcome = _outcome(context, request.method, response.status_code)
+        # Written once the server has sent the answer's last byte and closed it
+        # (`record_answered`): the log line, the metrics and the audit row cost
+        # the worker, not the client's wait. A worker that dies before then
+        # still leaves the in-flight record.
+        unrecorded.set(context.record(outcome, (time.perf_counter() - started) * 1000))
         return response
 
 
-def _record(story: Story) -> None:
-    """Step 7, after the answer: the log line, the metrics, the audit row."""
-    token = current_request_id.set(story.arrival.request_id)
+@receiver(request_finished, dispatch_uid="inference_api.pipeline.record_answered")
+def record_answered(**kwargs) -> None:
+    """Step 7, once the answer is sent and closed: the log line, the metrics, the audit row."""
+    record = unrecorded.get()
+    if record is None:
+        current_request_id.set("-")
+        return
+    unrecorded.set(None)
+    current_request_id.set(record.arrival.request_id)
     try:
-        _log(story)
-        metrics.observe_request(story)
-        audit(story)
+        _log(record)
+        metrics.observe_request(record)
+        audit(record)
     finally:
-        current_request_id.reset(token)
+        current_request_id.set("-")
         inflight.end()
 
 
@@ -135,51 +145,30 @@ def _options_answer() -> HttpResponse:
     return HttpResponse(status=HTTPStatus.OK, headers={"Allow": "POST, OPTIONS"})
 
 
-def _story(
-    arrival: Arrival, admission: Admission, method: str, response: HttpResponse, seconds: float
-) -> Story:
-    """What the steps learned, from the answer they gave, and how the request ended."""
-    status = response.status_code
-    error = answered_error(response)
-    analysis = answered_analysis(response)
-    if error is not None:
-        outcome = Outcome(error.code, status, error.flagged)
-        received, examined, classified = error.received, error.examined, None
-    elif analysis is not None:
-        outcome = Outcome("ok", status)
-        received, examined = analysis.received, analysis.examined
-        classified = analysis.classified
-    else:
-        if method == "OPTIONS":
-            code = OPTIONS_OUTCOME
-        else:
-            code = "ok" if status < HTTPStatus.BAD_REQUEST else f"http_{status}"
-        outcome = Outcome(code, status)
-        received = examined = classified = None
-    return Story(
-        arrival=arrival,
-        outcome=outcome,
-        latency_ms=seconds * 1000,
-        admission=admission,
-        received=received,
-        examined=examined,
-        classified=classified,
-    )
+def _outcome(context: ApiContext, method: str, status: int) -> Outcome:
+    """How the request ended: its refusal, its classification, or its HTTP status."""
+    if context.error is not None:
+        return Outcome(context.error.code, status, context.error.flagged)
+    if context.classified is not None:
+        return Outcome("ok", status)
+    if method == "OPTIONS":
+        return Outcome(OPTIONS_OUTCOME, status)
+    return Outcome("ok" if status < HTTPStatus.BAD_REQUEST else f"http_{status}", status)
 
 
-def _log(story: Story) -> None:
-    arrival, outcome = story.arrival, story.outcome
+def _log(record: RequestRecord) -> None:
+    arrival, outcome = record.arrival, record.outcome
     logger.info(
         "%s %s %s %.1fms",
         arrival.client_ip,
         outcome.status,
         outcome.code,
-        story.latency_ms,
+        record.latency_ms,
         extra={
             "client_ip": arrival.client_ip,
             "status": outcome.status,
             "outcome": outcome.code,
-            "latency_ms": round(story.latency_ms, 1),
-            "bytes_received": story.received.size if story.received else 0,
+            "latency_ms": round(record.latency_ms, 1),
+            "bytes_received": record.received.size if record.received else 0,
         },
     )

@@ -81,19 +81,19 @@ def test_analysis_knows_nothing_of_http_or_the_api():
 
 def test_the_values_and_errors_depend_on_nothing_of_the_app():
     def allowed(name: str) -> bool:
-        return app_name(name) in {"", "facts"}
+        return app_name(name) in {"", "context"}
 
-    assert offending([APP / "facts.py", APP / "errors.py"], allowed, top_level_only=True) == []
+    assert offending([APP / "context.py", APP / "errors.py"], allowed, top_level_only=True) == []
 
 
 @pytest.mark.parametrize("folder", ["admission", "audit", "upload", "operations"])
 def test_the_steps_never_reach_up_to_the_pipeline_the_views_or_the_console(folder):
-    upward = {"pipeline", "views", "analyze", "console", "admin"}
+    upward = {"pipeline", "views", "classifier", "console", "admin"}
     assert offending(sources(APP / folder), lambda name: app_name(name) not in upward) == []
 
 
 def test_the_console_reads_the_steps_but_never_runs_a_request():
-    running = {"pipeline", "views", "analyze", "upload", "sandbox"}
+    running = {"pipeline", "views", "classifier", "upload", "sandbox"}
     assert offending(sources(APP / "console"), lambda name: app_name(name) not in running) == []
 
 
@@ -110,3 +110,71 @@ def test_only_the_audit_step_writes_audit_rows():
         if "testing" not in path.parts and AUDIT_WRITE.search(path.read_text())
     ]
     assert writers == ["inference_api/audit/trail.py"]
+
+
+def test_the_pipeline_never_imports_the_views():
+    # The view hands its values to the request's context, not through the answer.
+    assert offending([APP / "pipeline.py"], lambda name: app_name(name) != "views") == []
+
+
+# Underscored names that are public API: Django's documented Model._meta, os._exit.
+PUBLIC_UNDERSCORED = {"_meta", "_exit"}
+
+
+def borrowed_private_names(path: Path) -> list[str]:
+    """`x._name` where x is not self/cls and `_name` is no name the project defines."""
+    tree = ast.parse(path.read_text())
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and private(node.attr)
+        and node.attr not in PUBLIC_UNDERSCORED | OWN_PRIVATE_NAMES
+        and not (isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"})
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = (node.module or "").split(".") + [alias.name for alias in node.names]
+            if names[0] not in {"inference_api", "analysis", "config"}:
+                found += [
+                    f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{name}"
+                    for name in names
+                    if private(name)
+                ]
+    return found
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def own_private_names() -> set[str]:
+    """Every underscored name the project itself defines (functions, classes, attributes)."""
+    names = set()
+    for path in sources(APP) + sources(ROOT / "analysis") + sources(ROOT / "config"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in {"self", "cls"}
+            ):
+                names.add(node.attr)
+    return {name for name in names if name.startswith("_")}
+
+
+OWN_PRIVATE_NAMES = own_private_names()
+
+
+def test_the_app_uses_no_private_name_of_another_library():
+    found = [
+        hit
+        for path in sources(APP) + sources(ROOT / "analysis") + sources(ROOT / "config")
+        if "testing" not in path.parts
+        for hit in borrowed_private_names(path)
+    ]
+    assert found == []

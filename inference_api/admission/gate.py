@@ -10,7 +10,7 @@ spends the client's limit like a flood of uploads.
 from django.http import HttpRequest
 
 from .. import errors
-from ..facts import Admission, Arrival
+from ..context import Admission, Arrival
 from . import blockindex, counters
 from .apikeys import authenticate_api_key
 from .cors import foreign_origin
@@ -64,6 +64,5 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
         if refusal is not None:
             raise refusal
     except errors.ApiError as exc:
-        exc.learned(admission=admission)
-        raise
+        raise exc.carrying(admission=admission) from None
     return admission

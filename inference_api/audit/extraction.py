@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.utils import timezone
 
-from ..facts import Story
+from ..context import RequestRecord
 from ..models import ExtractionFlag
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,9 @@ class Signals:
         )
 
 
-def subject_of(story: Story, client_key: str) -> str:
+def subject_of(record: RequestRecord, client_key: str) -> str:
     """Whose queries these are: the API key's, else the client's address (or /64)."""
-    key_id = story.admission.api_key_id
+    key_id = record.admission.api_key_id
     return f"key:{key_id}" if key_id else f"ip:{client_key}"
 
 
@@ -110,43 +110,43 @@ def distinct_images(fingerprints: np.ndarray, near_bits: int) -> int:
     return len(np.unique(reach.argmax(axis=1)))
 
 
-def observe(story: Story, client_key: str) -> Signals | None:
+def observe(record: RequestRecord, client_key: str) -> Signals | None:
     """Add this request to its subject's window and flag the subject if it looks like extraction.
 
     Only uploads count: a classified one with its fingerprint, a refused one
     as a refusal. Never raises (a signal must not cost the audit its row).
     """
-    if story.received is None:
+    if record.received is None:
         return None
     try:
-        return _observe(story, client_key)
+        return _observe(record, client_key)
     except Exception:
-        logger.exception("extraction signals not updated for %s", story.arrival.request_id)
+        logger.exception("extraction signals not updated for %s", record.arrival.request_id)
         return None
 
 
-def _observe(story: Story, client_key: str) -> Signals:
-    classified = story.classified
+def _observe(record: RequestRecord, client_key: str) -> Signals:
+    classified = record.classified
     if classified is not None and classified.fingerprint:
         entry = f"{classified.fingerprint}|{classified.top_label}"
     else:
         entry = REFUSED
-    subject = subject_of(story, client_key)
+    subject = subject_of(record, client_key)
     cache = caches[CACHE]
     name = f"extraction:{subject}"
     entries = [*(cache.get(name) or []), entry][-settings.EXTRACTION_WINDOW :]
     cache.set(name, entries, settings.EXTRACTION_WINDOW_SECONDS)
     signals = signals_of(entries, settings.EXTRACTION_NEAR_BITS)
     if classified is not None and signals.looks_like_extraction():
-        flag_subject(subject, story, client_key, signals)
+        flag_subject(subject, record, client_key, signals)
     return signals
 
 
-def flag_subject(subject: str, story: Story, client_key: str, signals: Signals) -> None:
+def flag_subject(subject: str, record: RequestRecord, client_key: str, signals: Signals) -> None:
     """Record the flag once per subject until a person lifts it; downgrade a key if enabled."""
     if ExtractionFlag.objects.filter(subject=subject, lifted_at__isnull=True).exists():
         return
-    key_id = story.admission.api_key_id or ""
+    key_id = record.admission.api_key_id or ""
     ExtractionFlag.objects.create(
         subject=subject,
         api_key_id=key_id,

@@ -18,7 +18,7 @@ import os
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from ..facts import Arrival, Outcome, Story
+from ..context import Arrival, Outcome, RequestRecord
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ def end() -> None:
         logger.warning("Could not clear the request in flight: %s", exc)
 
 
-def take(folder: Path, worker_pid: int) -> Story | None:
-    """The story of the request a dead worker left (its file removed), or None when it was idle."""
+def take(folder: Path, worker_pid: int) -> RequestRecord | None:
+    """The record of the request a dead worker left (its file removed), or None when it was idle."""
     path = path_for(folder, worker_pid)
     try:
         raw = path.read_bytes()
@@ -86,4 +86,4 @@ def take(folder: Path, worker_pid: int) -> Story | None:
     except TypeError:
         logger.error("Incomplete in-flight record of worker %s: %r", worker_pid, raw[:200])
         return None
-    return Story(arrival=arrival, outcome=WORKER_DIED)
+    return RequestRecord(arrival=arrival, outcome=WORKER_DIED)

@@ -1,8 +1,8 @@
-"""The audit step: one request's story becomes its one audit row.
+"""The audit step: one request's record becomes its one audit row.
 
 This is the only place an audit row is built and written, for an answer, a
 refusal, or a worker that died mid-request (gunicorn's master calls `audit`
-then). Nothing in the story is trusted: each text is cut to its column and
+then). Nothing in the record is trusted: each text is cut to its column and
 the address checked before it names anything.
 """
 
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ..admission import autoblock
 from ..admission.clients import client_key_for
-from ..facts import Story
+from ..context import RequestRecord
 from ..models import AuditLog, FlaggedUpload
 from ..operations import metrics
 from . import extraction, quarantine, quarantine_budget
@@ -49,7 +49,7 @@ AGGREGATE_WINDOW_SECONDS = 60
 UNKNOWN_ADDRESS = "0.0.0.0"
 
 
-def audit(story: Story) -> None:
+def audit(record: RequestRecord) -> None:
     """Persist one request's audit entry; never raises.
 
     A failure to write must not turn the answer the client is getting into an
@@ -62,49 +62,49 @@ def audit(story: Story) -> None:
     a database that refused the row is not asked again for them.
     """
     try:
-        if _write_isolated(story):
-            _after_the_row(story)
+        if _write_isolated(record):
+            _after_the_row(record)
         return
     except Exception as exc:
         failure = exc
     if isinstance(failure, DatabaseError) and not connection.in_atomic_block:
         connection.close()
         try:
-            if _write_isolated(story):
-                _after_the_row(story)
+            if _write_isolated(record):
+                _after_the_row(record)
             return
         except Exception as exc:
             failure = exc
-    _log_lost(story, failure)
+    _log_lost(record, failure)
 
 
-def _after_the_row(story: Story) -> None:
+def _after_the_row(record: RequestRecord) -> None:
     """The usage row and the extraction signals; each never raises."""
-    count_usage(story)
-    extraction.observe(story, client_key_for(_valid_ip(story.arrival.client_ip)))
+    count_usage(record)
+    extraction.observe(record, client_key_for(_valid_ip(record.arrival.client_ip)))
 
 
-def entry_fields(story: Story) -> dict:
-    """The audit row's columns for `story`, each text cut to its column's length.
+def entry_fields(record: RequestRecord) -> dict:
+    """The audit row's columns for `record`, each text cut to its column's length.
 
     The declared content type is the file part's when a file was received,
     else the request's own header.
     """
-    arrival, received = story.arrival, story.received
-    examined, classified = story.examined, story.classified
+    arrival, received = record.arrival, record.received
+    examined, classified = record.examined, record.classified
     client_ip = _valid_ip(arrival.client_ip)
     fields = {
         "request_id": arrival.request_id,
         "client_ip": client_ip,
         "client_key": client_key_for(client_ip),
-        "api_key_id": story.admission.api_key_id or "",
+        "api_key_id": record.admission.api_key_id or "",
         "path": arrival.path,
-        "status": story.outcome.status,
-        "outcome": story.outcome.code or "unknown",
+        "status": record.outcome.status,
+        "outcome": record.outcome.code or "unknown",
         "declared_content_type": received.content_type if received else arrival.content_type,
         "bytes_received": max(received.size, 0) if received else 0,
         "upload_via": received.via if received else "",
-        "latency_ms": round(story.latency_ms, 3),
+        "latency_ms": round(record.latency_ms, 3),
         "user_agent": arrival.user_agent,
     }
     if examined is not None:
@@ -135,39 +135,39 @@ def _valid_ip(value: str) -> str:
         return UNKNOWN_ADDRESS
 
 
-def _log_lost(story: Story, failure: Exception) -> None:
+def _log_lost(record: RequestRecord, failure: Exception) -> None:
     try:
-        entry = json.dumps(entry_fields(story), default=str)
+        entry = json.dumps(entry_fields(record), default=str)
     except Exception:
-        entry = repr(story)  # the upload's bytes are left out of the repr
+        entry = repr(record)  # the upload's bytes are left out of the repr
     logger.error("audit row lost: %s", entry, exc_info=failure)
 
 
-def _write_isolated(story: Story) -> bool:
+def _write_isolated(record: RequestRecord) -> bool:
     # Inside a caller's transaction (ATOMIC_REQUESTS, tests) a failed write must
     # roll back to a savepoint, not poison that transaction. In autocommit, the
     # usual case, no BEGIN/COMMIT is added around the one statement.
     if connection.in_atomic_block:
         with transaction.atomic():
-            return _write(story)
-    return _write(story)
+            return _write(record)
+    return _write(record)
 
 
-def _write(story: Story) -> bool:
-    """Write the story's row; False when it was already in the trail."""
-    if _written_before_its_worker_died(story):
+def _write(record: RequestRecord) -> bool:
+    """Write the record's row; False when it was already in the trail."""
+    if _written_before_its_worker_died(record):
         return False
-    fields = entry_fields(story)
-    if story.outcome.code in AGGREGATED_OUTCOMES:
+    fields = entry_fields(record)
+    if record.outcome.code in AGGREGATED_OUTCOMES:
         _count_refusal(fields)
         return True
-    if not story.outcome.flagged:
+    if not record.outcome.flagged:
         AuditLog.objects.create(**fields)
         return True
     if quarantine_budget.flagged_cap_reached(fields["client_key"]):
         AuditLog.objects.create(**fields)
     else:
-        _write_flagged(story, fields)
+        _write_flagged(record, fields)
     # Every flagged refusal counts towards an automatic block, kept or not:
     # the quarantine's caps decide what is stored, never who is blocked.
     counted = autoblock.count_flagged_upload(client_ip=fields["client_ip"])
@@ -176,13 +176,13 @@ def _write(story: Story) -> bool:
     return True
 
 
-def _write_flagged(story: Story, fields: dict) -> None:
+def _write_flagged(record: RequestRecord, fields: dict) -> None:
     """The audit row and its FlaggedUpload, with the bytes kept if the quarantine has room."""
-    received = story.received
+    received = record.received
     placement = quarantine.keep(
         received.data if received else None,
         client_key=fields["client_key"],
-        outcome=story.outcome.code,
+        outcome=record.outcome.code,
     )
     with transaction.atomic():
         entry = AuditLog.objects.create(**fields)
@@ -197,15 +197,15 @@ def _write_flagged(story: Story, fields: dict) -> None:
         )
 
 
-def _written_before_its_worker_died(story: Story) -> bool:
+def _written_before_its_worker_died(record: RequestRecord) -> bool:
     """Whether gunicorn's master hands in a request its worker had already audited.
 
     A worker clears its in-flight record after writing the row; killed in
     between (seen in tests/e2e/test_multihost.py), it leaves the master a
-    story of a request already in the trail, which is then not written twice.
+    record of a request already in the trail, which is then not written twice.
     """
-    return story.outcome == WORKER_DIED and AuditLog.objects.filter(
-        request_id=story.arrival.request_id
+    return record.outcome == WORKER_DIED and AuditLog.objects.filter(
+        request_id=record.arrival.request_id
     ).exists()
 
 

@@ -15,46 +15,46 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from ..admission import counters
-from ..facts import Story
+from ..context import RequestRecord
 from ..models import UsageDay
 
 logger = logging.getLogger(__name__)
 
 
-def megapixels_of(story: Story) -> float:
+def megapixels_of(record: RequestRecord) -> float:
     """The megapixels a request is charged: a classified upload's decoded size, else none."""
-    examined = story.examined
-    if story.outcome.code != "ok" or examined is None or not examined.width or not examined.height:
+    examined = record.examined
+    if record.outcome.code != "ok" or examined is None or not examined.width or not examined.height:
         return 0.0
     return examined.width * examined.height / 1_000_000
 
 
-def count_usage(story: Story) -> None:
+def count_usage(record: RequestRecord) -> None:
     """Count the request in its UsageDay row and charge its megapixels; logs failures."""
-    megapixels = megapixels_of(story)
+    megapixels = megapixels_of(record)
     try:
-        _count_row(story, megapixels)
+        _count_row(record, megapixels)
     except Exception:
-        logger.exception("usage not counted for %s", story.arrival.request_id)
-    admission = story.admission
+        logger.exception("usage not counted for %s", record.arrival.request_id)
+    admission = record.admission
     if megapixels and admission.terms is not None and admission.bucket:
-        examined = story.examined
+        examined = record.examined
         try:
             counters.charge_megapixels(
                 admission.bucket, admission.terms, examined.width, examined.height
             )
         except counters.CACHE_ERRORS:
-            logger.warning("megapixels not charged for %s", story.arrival.request_id)
+            logger.warning("megapixels not charged for %s", record.arrival.request_id)
 
 
-def _count_row(story: Story, megapixels: float) -> None:
+def _count_row(record: RequestRecord, megapixels: float) -> None:
     from django.utils import timezone
 
     day = timezone.now().date()
     key = {
         "day": day,
-        "api_key_id": story.admission.api_key_id or "",
-        "outcome": (story.outcome.code or "unknown")[:40],
+        "api_key_id": record.admission.api_key_id or "",
+        "outcome": (record.outcome.code or "unknown")[:40],
     }
     rows = UsageDay.objects.filter(**key)
     change = {"requests": F("requests") + 1, "megapixels": F("megapixels") + megapixels}

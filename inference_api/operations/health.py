@@ -21,6 +21,7 @@ from analysis.errors import ModelUnavailable
 from analysis.model_store import get_model
 
 from .. import errors
+from .logging import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body = {
         "error": not_ready.message,
         "code": not_ready.code,
-        "request_id": getattr(request, "request_id", "-"),
+        "request_id": current_request_id.get(),
         "checks": checks,
         "failed": failed,
     }

@@ -9,14 +9,11 @@ current_request_id: ContextVar[str] = ContextVar("current_request_id", default="
 class RequestIdFilter(logging.Filter):
     """Adds `request_id` to each record: the id of the request being served, or '-'.
 
-    Django logs a 4xx/5xx response ("Internal Server Error: ...") after the
-    middleware has returned, outside the request's context; that record
-    carries the request itself, whose id is used instead.
+    The id stays current until the answer is sent (pipeline.RequestIdMiddleware),
+    so Django's own line for a 4xx or 5xx answer, logged after the middleware
+    has returned, carries it too.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request_id = current_request_id.get()
-        if request_id == "-":
-            request_id = getattr(getattr(record, "request", None), "request_id", "-")
-        record.request_id = request_id
+        record.request_id = current_request_id.get()
         return True

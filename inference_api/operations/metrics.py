@@ -36,8 +36,8 @@ from prometheus_client import (
 
 from .. import errors
 from ..admission.clients import client_ip
+from ..context import RequestRecord
 from ..exceptions import error_response
-from ..facts import Story
 
 if TYPE_CHECKING:
     from analysis.model_store import LoadedModel
@@ -103,15 +103,15 @@ MODEL_INFO = Gauge(
 )
 
 
-def observe_request(story: Story) -> None:
+def observe_request(record: RequestRecord) -> None:
     """Counts one finished API request (called by the pipeline)."""
-    outcome, status = story.outcome.code or "unknown", story.outcome.status
+    outcome, status = record.outcome.code or "unknown", record.outcome.status
     REQUESTS.labels(outcome=outcome, status=str(status)).inc()
     if status >= 400:
         REJECTIONS.labels(reason=outcome).inc()
-    REQUEST_SECONDS.observe(story.latency_ms / 1000)
-    if story.received is not None and story.received.size:
-        UPLOAD_BYTES.observe(story.received.size)
+    REQUEST_SECONDS.observe(record.latency_ms / 1000)
+    if record.received is not None and record.received.size:
+        UPLOAD_BYTES.observe(record.received.size)
 
 
 def observe_analysis(*, model: "LoadedModel", decode_ms: float, inference_ms: float) -> None:

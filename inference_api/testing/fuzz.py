@@ -26,7 +26,7 @@ from pathlib import Path
 from django.utils.datastructures import MultiValueDict
 from hypothesis import strategies as st
 
-from inference_api.analyze import check
+from inference_api.classifier import check
 from inference_api.errors import ApiError
 from inference_api.exceptions import as_api_error
 from inference_api.imaging.limits import DecodeLimits, ModelInput

@@ -1,12 +1,19 @@
 """Step 2 of the request pipeline: receive the upload, never more than the byte cap.
 
-`cap_body`, which the pipeline calls for every POST, refuses a declared
-Content-Length over the limit (the cap and the multipart envelope) before
-any byte of the body is read. A body sent without Content-Length
-(Transfer-Encoding: chunked) would be seen as empty by Django under WSGI;
-`cap_body` makes it readable through a `CappedBodyStream`, refused (413)
-as soon as it passes the limit. The API's parser (`multipart`) then reads
-the bounded body in one call.
+The byte cap has one source, `body_limit()` (the upload's cap,
+MAX_UPLOAD_BYTES, and the multipart envelope), and one path per way a
+body can arrive:
+
+- `cap_body`, which the pipeline calls for every POST, refuses a declared
+  Content-Length over the limit before any byte of the body is read;
+- a body sent without Content-Length (Transfer-Encoding: chunked) would be
+  seen as empty by Django under WSGI: `CappedInput`, around the WSGI
+  application, makes it readable through a `CappedBodyStream`, refused
+  (413) as soon as it passes the limit.
+
+The API's parsers (`multipart`, `raw`) then read the bounded body in one
+call, and `checks.UploadSizeValidator` refuses a file over the upload's
+cap, whatever form it came in.
 
 `CappedMemoryUploadHandler` is the only entry of FILE_UPLOAD_HANDLERS, for
 any multipart body Django's own parser reads (not the API's): it counts the
@@ -27,7 +34,7 @@ from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandler
 from django.http import HttpRequest, UnreadablePostError
 
 from .. import errors
-from ..facts import Received
+from ..context import Received
 from . import memory
 
 # Room for the multipart boundaries and the part headers around the file.
@@ -43,7 +50,8 @@ def cap_body(request: HttpRequest) -> None:
     """Refuse a POST whose declared Content-Length is over the limit (413), and cap the rest.
 
     An honest oversized upload so costs nothing; a body without a length
-    (chunked) or one that lies is stopped while streaming.
+    (chunked) is stopped while streaming (`CappedInput`), and one that lies
+    is cut at its declared length by Django's own LimitedStream.
     """
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -52,7 +60,6 @@ def cap_body(request: HttpRequest) -> None:
     memory.note_body(declared, "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower())
     if declared > body_limit():
         raise errors.FileTooLarge()
-    cap_unsized_body(request, body_limit())
 
 
 class CappedMemoryUploadHandler(FileUploadHandler):
@@ -86,7 +93,7 @@ class CappedMemoryUploadHandler(FileUploadHandler):
                 content_type=self.content_type or "",
                 size=self.received,
             )
-            raise errors.FileTooLarge().learned(received=received)
+            raise errors.FileTooLarge(received=received)
         self.file.write(raw_data)
         return None
 
@@ -140,25 +147,36 @@ class CappedBodyStream:
     def _counted(self, data: bytes) -> bytes:
         self.count += len(data)
         if self.count > self.limit:
-            raise errors.FileTooLarge().learned(received=Received(b"", size=self.count))
+            raise errors.FileTooLarge(received=Received(b"", size=self.count))
         return data
 
 
-def cap_unsized_body(request: HttpRequest, limit: int) -> None:
-    """Let Django read a body that has no Content-Length, refusing it past `limit` bytes.
+class CappedInput:
+    """WSGI middleware: an API body without a Content-Length is read through a `CappedBodyStream`.
 
     Under WSGI, Django reads CONTENT_LENGTH bytes of the body, so a chunked
     upload looks empty. When the server marks its input as terminated (it
-    ends where the body ends, as gunicorn's does), the body is read from it
-    through a `CappedBodyStream`, and CONTENT_LENGTH is set to the limit so
-    the parsers do not take the body for empty; it is an upper bound, not a
-    promise, and the stream ends where the body ends. Other requests are
-    left alone.
+    ends where the body ends, as gunicorn's does), the input is wrapped,
+    and CONTENT_LENGTH set to the limit so the parsers do not take the body
+    for empty; it is an upper bound, not a promise, and the stream ends
+    where the body ends. PEP 3333 lets middleware replace `wsgi.input`;
+    other requests are left alone.
     """
-    environ = getattr(request, "environ", {})
-    if request.META.get("CONTENT_LENGTH") or not environ.get("wsgi.input_terminated"):
-        return
-    if "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return
-    request._stream = CappedBodyStream(environ["wsgi.input"], limit)
-    request.META["CONTENT_LENGTH"] = str(limit)
+
+    def __init__(self, application, *, api_prefix: str) -> None:
+        self.application = application
+        self.api_prefix = api_prefix
+
+    def __call__(self, environ: dict, start_response):
+        if self._unsized_api_body(environ):
+            environ["wsgi.input"] = CappedBodyStream(environ["wsgi.input"], body_limit())
+            environ["CONTENT_LENGTH"] = str(body_limit())
+        return self.application(environ, start_response)
+
+    def _unsized_api_body(self, environ: dict) -> bool:
+        return (
+            environ.get("PATH_INFO", "").startswith(self.api_prefix)
+            and not environ.get("CONTENT_LENGTH")
+            and bool(environ.get("wsgi.input_terminated"))
+            and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        )

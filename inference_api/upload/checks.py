@@ -26,7 +26,7 @@ from django.conf import settings
 from PIL import Image
 
 from .. import errors, sandbox
-from ..facts import Examined
+from ..context import Examined
 from ..imaging.formats import (
     FORMAT_CONTENT_TYPES,
     JPEG,
@@ -253,8 +253,7 @@ def check_upload(
         FilenameExtensionValidator()(filename, real_format)
         UploadSizeValidator()(data)
     except errors.ApiError as exc:
-        exc.learned(examined=Examined(sha256_of(data), detected_format))
-        raise
+        raise exc.carrying(examined=Examined(sha256_of(data), detected_format)) from None
     wanted = model_input or served_model_input()
     started = time.perf_counter()
     # The hash is computed while the decoder works (hashlib lets go of the GIL).
@@ -265,10 +264,9 @@ def check_upload(
         examined = Examined(
             hashing.result(), detected_format, refused.facts.width, refused.facts.height
         )
-        raise refused.error.learned(examined=examined) from None
+        raise refused.error.carrying(examined=examined) from None
     except errors.ApiError as exc:
-        exc.learned(examined=Examined(hashing.result(), detected_format))
-        raise
+        raise exc.carrying(examined=Examined(hashing.result(), detected_format)) from None
     examined = Examined(hashing.result(), detected_format)
     return CheckedUpload(
         data=data,

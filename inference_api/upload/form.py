@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import UploadedFile
 from rest_framework import serializers
 
 from .. import errors
-from ..facts import Received, UploadForm
+from ..context import Received, UploadForm
 
 FILENAME_MAX = 255
 

@@ -1,19 +1,20 @@
 """The API's multipart/form-data parser: the body read once, parts found by search.
 
-The body is already bounded when this runs (`body.cap_body`: a declared
+The body is already bounded when this runs (upload/body.py: a declared
 length over the limit is refused, a chunked one is cut at it), so it is read
 in one call and its parts are found with `bytes.find`: one copy of the file
 from the body, no per-chunk Python loop (Django's parser costs about 2 ms a
 megabyte). Django's limits and its reading of part headers are kept:
 
 - DATA_UPLOAD_MAX_NUMBER_FILES (too_many_files), DATA_UPLOAD_MAX_NUMBER_FIELDS
-  and DATA_UPLOAD_MAX_MEMORY_SIZE for non-file fields (400/413), and
-  MAX_UPLOAD_BYTES for the files together (413 file_too_large); parts of any
-  kind, skipped ones included, at most the two counts together (400);
+  and DATA_UPLOAD_MAX_MEMORY_SIZE for non-file fields (400/413); parts of
+  any kind, skipped ones included, at most the two counts together (400);
+  the file's own cap is the checks' (`checks.UploadSizeValidator`), the
+  same for every form of upload;
 - Content-Disposition and Content-Type read as Django's
   `parse_header_parameters` reads them (RFC 2231 filenames), but in linear
-  time and bounded (`parameters.parse_parameters`), file names sanitised by
-  Django's own `MultiPartParser.sanitize_file_name`, base64
+  time and bounded (`parameters.parse_parameters`), file names sanitised
+  as Django's parser does (`safe_file_name`), base64
   Content-Transfer-Encoding decoded;
 - a part without a name, or a file part whose name sanitises to nothing,
   is skipped, as Django does.
@@ -24,18 +25,16 @@ which the error handler answers 400 malformed_request.
 
 import base64
 import binascii
+import html
 from io import BytesIO
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.http import QueryDict
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 from rest_framework.parsers import BaseParser, DataAndFiles
 
-from .. import errors
-from ..facts import Received
 from .parameters import parse_parameters
 
 # RFC 2046: 1 to 70 characters of a restricted set. Django's own check.
@@ -68,8 +67,8 @@ def _boundary(media_type: str) -> bytes:
 
 def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
     """The fields and files of a multipart body."""
-    fields, files = QueryDict(mutable=True), MultiValueDict()
-    field_count = field_bytes = file_count = file_bytes = 0
+    fields, files = MultiValueDict(), MultiValueDict()
+    field_count = field_bytes = file_count = 0
     # Every part counts, also those skipped below: a body of empty parts must not
     # cost a header parse each (750,000 of them fit in the cap: 1.5 s of CPU).
     most = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + settings.DATA_UPLOAD_MAX_NUMBER_FILES
@@ -88,22 +87,26 @@ def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
             value = _decoded(body[start:end], headers)
             fields.appendlist(name, value.decode("utf-8", "replace"))
             continue
-        file_name = MultiPartParser.sanitize_file_name(None, params["filename"])
+        file_name = safe_file_name(params["filename"])
         if not file_name:
             continue
         file_count += 1
         _count(file_count, settings.DATA_UPLOAD_MAX_NUMBER_FILES, TooManyFilesSent)
-        content_type, _ = parse_parameters(headers.get("content-type", ""))
         data = _decoded(body[start:end], headers)
-        file_bytes += len(data)
-        if file_bytes > settings.MAX_UPLOAD_BYTES:
-            received = Received(b"", file_name, content_type, size=len(data))
-            raise errors.FileTooLarge().learned(received=received)
         # The part's type as sent, parameters and all: the checks read it, the audit keeps it.
         declared = headers.get("content-type", "")
         files.appendlist(name, _uploaded(name, file_name, declared, data))
-    fields._mutable = False
     return DataAndFiles(fields, files)
+
+
+def safe_file_name(name: str) -> str:
+    """The client's file name as Django's parser keeps it: entities read, no path, printable.
+
+    "" for a name that is nothing once cleaned ("", ".", ".."): such a part is skipped.
+    """
+    name = html.unescape(name).rsplit("/")[-1].rsplit("\\")[-1]
+    name = "".join(char for char in name if char.isprintable())
+    return "" if name in {"", ".", ".."} else name
 
 
 def _parts(body: bytes, boundary: bytes):

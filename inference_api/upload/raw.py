@@ -14,7 +14,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser, DataAndFiles
 
 from .. import errors
-from ..facts import Received, UploadForm
+from ..context import Received, UploadForm
 
 
 class RawImageParser(BaseParser):

@@ -5,14 +5,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference_api.facts import (
+from inference_api.context import (
     Admission,
     Arrival,
     Classified,
     Examined,
     Outcome,
     Received,
-    Story,
+    RequestRecord,
 )
 
 # A PNG signature followed by garbage: what a spoofed or corrupt upload looks like.
@@ -59,7 +59,7 @@ class Request:
     top_score: float | None = None
     model_version: str = ""
 
-    def story(self, status: int, latency_ms: float = 1.0) -> Story:
+    def story(self, status: int, latency_ms: float = 1.0) -> RequestRecord:
         """The story the audit step is handed for this request, ending in `status`."""
         received = None
         if self.upload is not None or self.bytes_received:
@@ -75,7 +75,7 @@ class Request:
         classified = None
         if self.top_label:
             classified = Classified(self.top_label, self.top_score, self.model_version)
-        return Story(
+        return RequestRecord(
             arrival=Arrival(
                 request_id=self.request_id,
                 client_ip=self.client_ip,

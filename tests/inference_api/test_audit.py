@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from inference_api.audit import trail
 from inference_api.audit.inflight import WORKER_DIED
-from inference_api.facts import Story
+from inference_api.context import RequestRecord
 from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
 
@@ -201,7 +201,7 @@ def test_an_accepted_request_is_written_after_its_connection_died(caplog):
 def test_a_request_whose_worker_died_is_written_by_the_master():
     arrival = make_record(outcome="ok").story(HTTPStatus.OK).arrival
 
-    trail.audit(Story(arrival=arrival, outcome=WORKER_DIED))
+    trail.audit(RequestRecord(arrival=arrival, outcome=WORKER_DIED))
 
     row = AuditLog.objects.get()
     assert (row.request_id, row.outcome, row.status) == (arrival.request_id, "worker_died", 500)
@@ -213,7 +213,7 @@ def test_a_request_its_worker_audited_before_dying_is_not_written_twice():
     story = make_record(outcome="ok", top_label="tabby", model_version="v1").story(HTTPStatus.OK)
     trail.audit(story)
 
-    trail.audit(Story(arrival=story.arrival, outcome=WORKER_DIED))
+    trail.audit(RequestRecord(arrival=story.arrival, outcome=WORKER_DIED))
 
     assert list(AuditLog.objects.values_list("request_id", "outcome")) == [
         (story.arrival.request_id, "ok")

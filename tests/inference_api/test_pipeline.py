@@ -9,15 +9,15 @@ from django.http import JsonResponse
 from django.test import RequestFactory
 
 from inference_api.models import AuditLog
-from inference_api.pipeline import ApiPipelineMiddleware
+from inference_api.pipeline import ApiPipelineMiddleware, RequestIdMiddleware
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_audit_row_is_written_when_the_server_closes_the_answer():
     request = RequestFactory().post("/api/v1/analyze/", REMOTE_ADDR="198.51.100.4")
-    request.request_id = "a" * 32
-    answer = ApiPipelineMiddleware(lambda _: JsonResponse({}, status=HTTPStatus.OK))(request)
+    pipeline = ApiPipelineMiddleware(lambda _: JsonResponse({}, status=HTTPStatus.OK))
+    answer = RequestIdMiddleware(pipeline)(request)
 
     assert answer.status_code == HTTPStatus.OK
     assert not AuditLog.objects.exists()  # the answer is out before the row
@@ -29,4 +29,6 @@ def test_the_audit_row_is_written_when_the_server_closes_the_answer():
     finally:
         request_finished.connect(close_old_connections)
     row = AuditLog.objects.get()
-    assert (row.request_id, row.client_ip, row.outcome) == ("a" * 32, "198.51.100.4", "ok")
+    assert (row.request_id, row.client_ip, row.outcome) == (
+        answer["X-Request-ID"], "198.51.100.4", "ok"
+    )

@@ -18,7 +18,7 @@ from inference_api import errors
 from inference_api.admission.clients import client_ip
 from inference_api.admission.gate import admit_client
 from inference_api.admission.ratelimits import ip_bucket
-from inference_api.facts import Admission, Arrival
+from inference_api.context import Admission, Arrival
 from inference_api.testing.servers import free_port
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from inference_api import errors
-from inference_api.facts import Examined
+from inference_api.context import Examined
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import configure_pillow, open_image
 from inference_api.testing.images.uploads import (

@@ -1,6 +1,6 @@
 """Steps 3 to 5 of the request pipeline for one received upload: check, decode, classify.
 
-The analyze service owns what the view must not: the served model, the
+The classifier owns what the view must not: the served model, the
 checks and the decode (run in a bounded decoder process, which hands back
 only the model's input square), the inference slot that sheds load, and the
 metrics of each stage.
@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from analysis.inference import Prediction, classify_square
 from analysis.model_store import LoadedModel, get_model
 
-from . import errors
 from .concurrency import inference_slot
-from .facts import Classified, Examined, Received
+from .context import Classified, Examined, Received
 from .imaging.fingerprint import fingerprint
 from .imaging.limits import ModelInput
 from .operations import metrics
@@ -21,7 +20,7 @@ from .upload.checks import CheckedUpload, check_upload
 
 
 @dataclass(frozen=True)
-class Analysis:
+class ClassifiedUpload:
     """One upload, checked, decoded and classified: everything the answer and the audit need."""
 
     received: Received
@@ -48,21 +47,17 @@ class Analysis:
 def check(received: Received, *, model_input: ModelInput | None = None) -> CheckedUpload:
     """Steps 3 and 4: the upload's checks and its bounded decode (see `upload.checks`).
 
-    A refusal carries the upload as received, for the audit and the quarantine.
+    A refusal carries what the checks learned of the bytes (`ApiError.examined`).
     """
-    try:
-        return check_upload(
-            received.data,
-            content_type=received.content_type,
-            filename=received.filename,
-            model_input=model_input,
-        )
-    except errors.ApiError as exc:
-        exc.learned(received=received)
-        raise
+    return check_upload(
+        received.data,
+        content_type=received.content_type,
+        filename=received.filename,
+        model_input=model_input,
+    )
 
 
-def analyze(received: Received) -> Analysis:
+def classify_upload(received: Received) -> ClassifiedUpload:
     """Check, decode and classify one upload with the served model."""
     upload = check(received)
     model = get_model()
@@ -72,7 +67,7 @@ def analyze(received: Received) -> Analysis:
     metrics.observe_analysis(
         model=model, decode_ms=upload.decode_ms, inference_ms=result.inference_ms
     )
-    return Analysis(
+    return ClassifiedUpload(
         received=received,
         upload=upload,
         model=model,
