@@ -20,7 +20,7 @@ from rest_framework_api_key.models import APIKey
 from inference_api.models import AuditLog, ExtractionFlag, KeyPlan, Plan, UsageDay
 from inference_api.testing.pages import chromium, log_in, with_policy
 from inference_api.testing.servers import eventually
-from tests.inference_api.test_extraction import perturbation_stream
+from tests.inference_api.audit.test_extraction import perturbation_stream
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

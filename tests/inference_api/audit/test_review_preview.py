@@ -15,8 +15,7 @@ from PIL import Image
 from inference_api.models import FlaggedUpload
 from inference_api.testing.images.photos import jpeg
 from inference_api.testing.images.uploads import png_declaring
-
-from .audit_support import use_tmp_quarantine
+from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,12 @@ from inference_api.admission import blocklist
 from inference_api.audit import trail
 from inference_api.console import overview
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
-
-from .audit_support import HOSTILE_BYTES, hostile_record, make_record, use_tmp_quarantine
+from tests.inference_api.audit_support import (
+    HOSTILE_BYTES,
+    hostile_record,
+    make_record,
+    use_tmp_quarantine,
+)
 
 pytestmark = pytest.mark.django_db
 

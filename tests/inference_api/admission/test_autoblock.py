@@ -12,8 +12,7 @@ from inference_api.admission import autoblock
 from inference_api.models import BlockedClient, FlaggedUpload
 from inference_api.testing.http import ANALYZE
 from inference_api.testing.images.uploads import encode, png_declaring
-
-from .audit_support import use_tmp_quarantine
+from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from inference_api.audit.inflight import WORKER_DIED
 from inference_api.context import RequestRecord
 from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
-
-from .audit_support import make_record
+from tests.inference_api.audit_support import make_record
 
 pytestmark = pytest.mark.django_db
 

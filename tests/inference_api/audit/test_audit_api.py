@@ -13,8 +13,7 @@ from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile
 from inference_api.testing.http import ANALYZE
-
-from .audit_support import stored_files, use_tmp_quarantine
+from tests.inference_api.audit_support import stored_files, use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ import pytest
 
 from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
-
-from .audit_support import (
+from tests.inference_api.audit_support import (
     HOSTILE_BYTES,
     hostile_record,
     make_record,
