@@ -53,10 +53,13 @@ def cap_body(request: HttpRequest) -> None:
     (chunked) is stopped while streaming (`CappedInput`), and one that lies
     is cut at its declared length by Django's own LimitedStream.
     """
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
+    if isinstance(request.META.get("wsgi.input"), CappedBodyStream):
+        declared = 0  # the client declared no length; CappedInput stands for it
+    else:
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
     memory.note_body(declared, "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower())
     if declared > body_limit():
         raise errors.FileTooLarge()
@@ -157,10 +160,12 @@ class CappedInput:
     Under WSGI, Django reads CONTENT_LENGTH bytes of the body, so a chunked
     upload looks empty. When the server marks its input as terminated (it
     ends where the body ends, as gunicorn's does), the input is wrapped,
-    and CONTENT_LENGTH set to the limit so the parsers do not take the body
-    for empty; it is an upper bound, not a promise, and the stream ends
-    where the body ends. PEP 3333 lets middleware replace `wsgi.input`;
-    other requests are left alone.
+    and CONTENT_LENGTH set one byte past the limit: Django reads at most
+    that many, so the stream sees a body go over and refuses it (413)
+    rather than handing the parsers a body cut at the limit. It is an
+    upper bound, not a promise: the stream ends where the body ends.
+    PEP 3333 lets middleware replace `wsgi.input`; other requests are left
+    alone.
     """
 
     def __init__(self, application, *, api_prefix: str) -> None:
@@ -170,7 +175,7 @@ class CappedInput:
     def __call__(self, environ: dict, start_response):
         if self._unsized_api_body(environ):
             environ["wsgi.input"] = CappedBodyStream(environ["wsgi.input"], body_limit())
-            environ["CONTENT_LENGTH"] = str(body_limit())
+            environ["CONTENT_LENGTH"] = str(body_limit() + 1)
         return self.application(environ, start_response)
 
     def _unsized_api_body(self, environ: dict) -> bool:
