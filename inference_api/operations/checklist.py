@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
 from ..admission.clients import parse_networks
-from . import abuse_checklist
+from . import access_checklist
 from .verdicts import Verdict, failed, passed
 
 ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
@@ -342,21 +342,21 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("inference_api.E012", "running user not root", check_not_root,
                   "Run the server as an unprivileged user (the image's USER)."),
     ChecklistItem("inference_api.E013", "gunicorn behind the proxy",
-                  abuse_checklist.check_gunicorn_behind_proxy,
+                  access_checklist.check_gunicorn_behind_proxy,
                   "Bind gunicorn to loopback, or put deploy/nginx.conf in front and set "
                   "TRUSTED_PROXIES to its address."),
-    ChecklistItem("inference_api.E014", "admin login lockout", abuse_checklist.check_admin_lockout,
+    ChecklistItem("inference_api.E014", "admin login lockout", access_checklist.check_admin_lockout,
                   "Keep django-axes' backend first and its middleware; set "
                   "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES."),
-    ChecklistItem("inference_api.W015", "admin two-factor login", abuse_checklist.check_admin_2fa,
+    ChecklistItem("inference_api.W015", "admin two-factor login", access_checklist.check_admin_2fa,
                   "Enroll staff TOTP devices in the admin, then set ADMIN_REQUIRE_2FA=true."),
-    ChecklistItem("inference_api.E016", "admin networks", abuse_checklist.check_admin_networks,
+    ChecklistItem("inference_api.E016", "admin networks", access_checklist.check_admin_networks,
                   "List CIDRs in ADMIN_ALLOWED_NETWORKS, or leave it empty."),
     ChecklistItem("inference_api.E017", "Content-Security-Policy",
-                  abuse_checklist.check_content_security_policy,
+                  access_checklist.check_content_security_policy,
                   "Keep csp.middleware.CSPMiddleware and a script-src without 'unsafe-inline'."),
     ChecklistItem("inference_api.E018", "quarantine budgets",
-                  abuse_checklist.check_quarantine_budgets,
+                  access_checklist.check_quarantine_budgets,
                   "Set QUARANTINE_MAX_BYTES above QUARANTINE_MAX_BYTES_PER_CLIENT, and "
                   "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY."),
     ChecklistItem("inference_api.E019", "decode budget", check_decode_budget,
