@@ -20,8 +20,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import errors
-from .admission.autoblock import AUTOMATIC_REASON
 from .admission.clients import client_key_for
+from .audit.autoblock import AUTOMATIC_REASON
 from .audit.quarantine import flagged_upload_review, preview_open, quarantined_file_open
 from .console import blocking, pages
 from .console.readonly import ReadOnlyAdmin

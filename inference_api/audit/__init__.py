@@ -2,6 +2,7 @@
 
 `trail.audit` is the only writer of audit rows: one per request, built from
 the request's `facts.Story`. Flagged uploads' bytes go to `quarantine`,
-within the budgets of `quarantine_budget`. `inflight` keeps the request a
+within the budgets of `quarantine_budget`; each flagged refusal counts
+towards an automatic block (`autoblock`). `inflight` keeps the request a
 worker is serving where gunicorn's master finds it if the worker dies.
 """

@@ -15,12 +15,11 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.db.models import F
 from django.utils import timezone
 
-from ..admission import autoblock
 from ..admission.clients import client_key_for
 from ..facts import Story
 from ..models import AuditLog, FlaggedUpload
 from ..operations import metrics
-from . import extraction, quarantine, quarantine_budget
+from . import autoblock, extraction, quarantine, quarantine_budget
 from .inflight import WORKER_DIED
 from .usage import count_usage
 

@@ -16,8 +16,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from ..admission.autoblock import AUTOMATIC_REASON
 from ..admission.blocklist import is_blocked
+from ..audit.autoblock import AUTOMATIC_REASON
 from ..models import BlockedClient, ExtractionFlag, FlaggedUpload
 from . import charts, overview
 from .blocking import block_url

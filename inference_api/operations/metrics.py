@@ -42,7 +42,7 @@ from ..facts import Story
 if TYPE_CHECKING:
     from analysis.model_store import LoadedModel
 
-    from ..admission.autoblock import Capacity
+    from ..audit.autoblock import Capacity
 
 # prometheus-client reads this variable itself, from the environment, when it is
 # imported; reading it from anywhere else could disagree with the library.

@@ -64,7 +64,7 @@ def test_a_hostile_page_cannot_spend_its_visitors_budget_or_get_them_blocked(cli
     # refused before the charge and the checks, so nothing counts against the visitor.
     from django.core.cache import cache
 
-    from inference_api.admission import autoblock
+    from inference_api.audit import autoblock
     from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
     from inference_api.testing.http import upload_file
     from inference_api.testing.images.uploads import encode

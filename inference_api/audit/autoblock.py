@@ -27,9 +27,9 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from ..admission import blocklist
+from ..admission.clients import client_key_for
 from ..models import BlockedClient
-from . import blocklist
-from .clients import client_key_for
 
 logger = logging.getLogger(__name__)
 
