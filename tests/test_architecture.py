@@ -86,10 +86,18 @@ def test_the_values_and_errors_depend_on_nothing_of_the_app():
     assert offending([APP / "facts.py", APP / "errors.py"], allowed, top_level_only=True) == []
 
 
-@pytest.mark.parametrize("folder", ["admission", "audit", "upload", "operations"])
+@pytest.mark.parametrize("folder", ["admission", "audit", "upload", "operations", "probes"])
 def test_the_steps_never_reach_up_to_the_pipeline_the_views_or_the_console(folder):
     upward = {"pipeline", "views", "analyze", "console", "admin"}
     assert offending(sources(APP / folder), lambda name: app_name(name) not in upward) == []
+
+
+def test_the_system_checks_and_metrics_serve_no_http():
+    # The HTTP probes (/healthz, /readyz, /metrics) are probes/, apart from the checklist.
+    def allowed(name: str) -> bool:
+        return not name.startswith(("django.http", "django.views", "rest_framework"))
+
+    assert offending(sources(APP / "operations"), allowed) == []
 
 
 def test_the_console_reads_the_steps_but_never_runs_a_request():
