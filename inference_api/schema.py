@@ -9,7 +9,7 @@ codes it can carry, so a client generated from the schema knows them all.
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, OpenApiResponse
 from rest_framework import serializers
 
-from . import errors
+from . import errors, outcomes
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -120,14 +120,16 @@ ERROR_STATUSES: dict[int, str] = {
     503: "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
 }
 # Codes of other endpoints (/readyz, /metrics) and the generic base class.
-NOT_FROM_ANALYZE = frozenset({"bad_request", "not_ready", "forbidden"})
+NOT_FROM_ANALYZE = frozenset(
+    {errors.ApiError.code, errors.NotReady.code, errors.MetricsForbidden.code}
+)
 
 
 def error_codes(status: int) -> tuple[str, ...]:
     """The stable codes the analyze endpoint answers with `status`, from errors.py."""
     return tuple(
         error.code
-        for error in errors.all_errors()
+        for error in outcomes.refusals()
         if error.status == status and error.code not in NOT_FROM_ANALYZE
     )
 

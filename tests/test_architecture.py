@@ -72,6 +72,13 @@ def test_the_decoding_packages_load_without_django_torch_or_the_rest_of_the_app(
     assert offending(decoding, lambda name: app_name(name) in app_ok) == []
 
 
+def test_the_outcomes_load_without_django_like_the_errors_they_list():
+    def allowed(name: str) -> bool:
+        return name.split(".")[0] not in FRAMEWORKS and app_name(name) in {"", "errors"}
+
+    assert offending([APP / "outcomes.py"], allowed) == []
+
+
 def test_analysis_knows_nothing_of_http_or_the_api():
     def allowed(name: str) -> bool:
         return not name.startswith(("inference_api", "rest_framework", "django.http"))

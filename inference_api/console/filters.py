@@ -10,21 +10,18 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import errors
+from .. import outcomes
 from ..audit.autoblock import AUTOMATIC_REASON
 
 
-def _error_classes() -> list[type[errors.ApiError]]:
-    return [cls for cls in errors.all_errors() if cls is not errors.ApiError]
-
-
-def _known_outcomes() -> list[tuple[str, str]]:
-    codes = sorted({cls.code for cls in _error_classes()} | {"ok"})
-    return [(code, code) for code in codes]
+def known_outcomes() -> list[tuple[str, str]]:
+    """Every outcome a row can hold (outcomes.py), the `http_NNN` family as one choice."""
+    family = (outcomes.HTTP_STATUS_FAMILY, f"{outcomes.HTTP_STATUS_FAMILY} (another status >= 400)")
+    return [(code, code) for code in outcomes.named()] + [family]
 
 
 def _known_statuses() -> list[tuple[str, str]]:
-    statuses = sorted({int(cls.status) for cls in _error_classes()} | {HTTPStatus.OK})
+    statuses = sorted({int(cls.status) for cls in outcomes.refusals()} | {HTTPStatus.OK})
     return [(str(status), f"{status} {HTTPStatus(status).phrase}") for status in statuses]
 
 
@@ -35,9 +32,11 @@ class OutcomeFilter(admin.SimpleListFilter):
     parameter_name = "outcome"
 
     def lookups(self, request, model_admin):
-        return _known_outcomes()
+        return known_outcomes()
 
     def queryset(self, request, queryset):
+        if self.value() == outcomes.HTTP_STATUS_FAMILY:
+            return queryset.filter(outcome__startswith=outcomes.HTTP_STATUS_PREFIX)
         return queryset.filter(outcome=self.value()) if self.value() else queryset
 
 

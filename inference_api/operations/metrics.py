@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from .. import outcomes
 from ..facts import Story
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ MODEL_INFO = Gauge(
 
 def observe_request(story: Story) -> None:
     """Counts one finished API request (called by the pipeline)."""
-    outcome, status = story.outcome.code or "unknown", story.outcome.status
+    outcome, status = story.outcome.code or outcomes.UNKNOWN, story.outcome.status
     REQUESTS.labels(outcome=outcome, status=str(status)).inc()
     if status >= 400:
         REJECTIONS.labels(reason=outcome).inc()
