@@ -7,8 +7,6 @@ table; a client filter offers only the client in the URL.
 from http import HTTPStatus
 
 from django.contrib import admin
-from django.db.models import Q
-from django.utils import timezone
 
 from .. import outcomes
 from ..audit.autoblock import AUTOMATIC_REASON
@@ -105,9 +103,8 @@ class InForceFilter(admin.SimpleListFilter):
         return [("yes", "yes"), ("no", "no")]
 
     def queryset(self, request, queryset):
-        live = Q(active=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         if self.value() == "yes":
-            return queryset.filter(live)
+            return queryset.in_force()
         if self.value() == "no":
-            return queryset.exclude(live)
+            return queryset.not_in_force()
         return queryset
