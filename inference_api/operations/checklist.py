@@ -23,12 +23,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
 from ..admission.clients import parse_networks
+from ..imaging.cost import MEASURED_SIDE
+from ..imaging.formats import FORMAT_CONTENT_TYPES
 from . import access_checklist
 from .verdicts import Verdict, failed, passed
 
-ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# The types the decoder knows; ALLOWED_CONTENT_TYPES (the settings) may name only these.
+ALLOWED_TYPES = frozenset(FORMAT_CONTENT_TYPES.values())
 MAX_UPLOAD_BYTES_CEILING = 50 * 1024 * 1024
-MAX_DIMENSION_CEILING = 8000
+# The decode budget is measured on images up to this side (imaging/cost.py).
+MAX_DIMENSION_CEILING = MEASURED_SIDE
 # Pillow's own DecompressionBombWarning threshold (1024 * 1024 * 1024 // 4 // 3);
 # our cap must be below it, or Pillow's is the only one left.
 PILLOW_DEFAULT_MAX_PIXELS = 89_478_485
@@ -319,7 +323,7 @@ class ChecklistItem:
 
 CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("inference_api.E001", "content-type allowlist", check_allowlist,
-                  "ALLOWED_CONTENT_TYPES: image/jpeg, image/png, image/webp only."),
+                  f"ALLOWED_CONTENT_TYPES: {', '.join(sorted(ALLOWED_TYPES))} only."),
     ChecklistItem("inference_api.E002", "upload size and dimension caps", check_upload_caps,
                   "Set MAX_UPLOAD_BYTES and MAX_IMAGE_DIMENSION; keep the capped upload handler."),
     ChecklistItem("inference_api.E003", "pixel cap below Pillow's default", check_pixel_cap,
