@@ -133,7 +133,11 @@ def _loaded_library(stem: str) -> str | None:
 
 @functools.cache
 def _libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
-    from PIL import _webp  # noqa: F401 - maps Pillow's own libwebp into the process
+    from PIL import features
+
+    # Pillow's public check imports its WebP module, which maps its own libwebp here.
+    if not features.check_module("webp"):
+        raise OSError("Pillow was built without WebP")
 
     paths = [
         _loaded_library(stem) or ctypes.util.find_library(stem.removeprefix("lib"))
