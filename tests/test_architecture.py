@@ -112,6 +112,20 @@ def test_the_console_reads_the_steps_but_never_runs_a_request():
     assert offending(sources(APP / "console"), lambda name: app_name(name) not in running) == []
 
 
+OWN = ("inference_api", "analysis", "config")
+
+
+def test_the_app_imports_no_private_module_or_name_of_another_library():
+    def allowed(name: str) -> bool:
+        parts = name.split(".")
+        private = any(part.startswith("_") and not part.startswith("__") for part in parts)
+        return parts[0] in OWN or not private
+
+    app = [path for path in sources(APP) if "testing" not in path.parts]
+    code = app + sources(ROOT / "analysis") + sources(ROOT / "config")
+    assert offending(code, allowed) == []
+
+
 AUDIT_WRITE = re.compile(
     r"AuditLog\.objects\.(create|bulk_create|get_or_create|update_or_create)\b"
     r"|(?<!class )\bAuditLog\("
