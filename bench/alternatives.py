@@ -32,13 +32,16 @@ REDUCING_GAP = 3
 def decode_twice(data: bytes, min_side: int) -> None:
     """Before: the checks decoded at 1/8, then the picture was decoded again at the model's."""
     from inference_api.imaging.formats import JPEG
+    from inference_api.imaging.limits import DecodeLimits
     from inference_api.imaging.prepare import open_image
 
-    checks = open_image(data, JPEG)
+    limits = DecodeLimits.from_settings()
+
+    checks = open_image(data, JPEG, limits)
     checks.draft(None, (1, 1))
     checks.load()
     checks.close()
-    again = open_image(data, JPEG)
+    again = open_image(data, JPEG, limits)
     again.draft(None, (min_side, min_side))
     again.load()
     again.close()
@@ -47,9 +50,12 @@ def decode_twice(data: bytes, min_side: int) -> None:
 def decode_once(data: bytes, min_side: int) -> None:
     """Now: one decode at the smallest DCT scale that keeps `min_side`."""
     from inference_api.imaging.formats import JPEG
+    from inference_api.imaging.limits import DecodeLimits
     from inference_api.imaging.prepare import open_image
 
-    image = open_image(data, JPEG)
+    limits = DecodeLimits.from_settings()
+
+    image = open_image(data, JPEG, limits)
     image.draft(None, (min_side, min_side))
     image.load()
     image.close()

@@ -68,7 +68,8 @@ def noisy_progressive_jpeg() -> bytes:
 def _limits(**budget):
     from inference_api.imaging.limits import DecodeLimits
 
-    return DecodeLimits(**budget)
+    common.setup_django()
+    return DecodeLimits.from_settings(**budget)
 
 
 def _model_input():
@@ -385,13 +386,11 @@ def worst_allowed() -> dict:
 
 
 def _default_limits():
-    """The configuration's budget (Django's settings when they are set up, else the defaults)."""
+    """The configuration's budget (the suite's settings when bench/budget.py runs on its own)."""
     from inference_api.imaging.limits import DecodeLimits
 
-    try:
-        return DecodeLimits.from_settings()
-    except Exception:  # Django not configured: bench/budget.py run on its own
-        return DecodeLimits()
+    common.setup_django()
+    return DecodeLimits.from_settings()
 
 
 def serve_worst(cases: list[tuple[str, str]]) -> dict:

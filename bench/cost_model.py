@@ -23,6 +23,8 @@ SIDES = (1000, 4000, 8000)
 def measure(repeats: int) -> list[dict]:
     from inference_api.imaging.limits import DecodeLimits, ModelInput
     from inference_api.sandbox.pool import DecoderPool
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")  # the limits
     from inference_api.testing.images.largest import LARGEST, build
 
     pool = DecoderPool(spare=0)
@@ -33,7 +35,7 @@ def measure(repeats: int) -> list[dict]:
                 data = build(name, side)
                 spent, allowance, image_class = [], 0.0, ""
                 for _ in range(repeats):
-                    prepared = pool.decode(data, DecodeLimits(), ModelInput())
+                    prepared = pool.decode(data, DecodeLimits.from_settings(), ModelInput())
                     spent.append(prepared.cost.cpu_ms)
                     allowance, image_class = prepared.cost.allowance_ms, prepared.cost.image_class
                 rows.append({"name": name, "side": side, "bytes": len(data), "class": image_class,

@@ -435,7 +435,7 @@ def _decode_and_forward(data: bytes, seconds: float, counts) -> None:
 
     torch.set_num_threads(1)
     model = load_model()
-    limits, shape = DecodeLimits(), ModelInput.of(model.metadata)
+    limits, shape = DecodeLimits.from_settings(), ModelInput.of(model.metadata)
     done, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         prepared = prepare(data, limits, shape)

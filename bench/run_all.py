@@ -76,7 +76,7 @@ def tried(model, cases: list[latency.Case], repeats: int) -> dict:
         item = by_label[label]
         fmt = item.content_type.split("/")[1].upper()
         # The upright RGB picture the decoder resizes (decoded here, in this process).
-        pictures[label] = decode_picture(item.data, fmt, DecodeLimits(), side)
+        pictures[label] = decode_picture(item.data, fmt, DecodeLimits.from_settings(), side)
     return {
         "pipeline": alternatives.pipeline_times(model, jpegs, pictures, repeats),
         "gc": alternatives.full_gc_ms(),

@@ -176,7 +176,7 @@ def fork_ms(refusals: int = 50) -> float:
         before = used()
         for _ in range(refusals):
             try:
-                pool.decode(data, DecodeLimits(), ModelInput())
+                pool.decode(data, DecodeLimits.from_settings(), ModelInput())
             except Refused:
                 pass
         for decoder in list(pool._idle):

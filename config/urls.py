@@ -5,8 +5,8 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from inference_api.console.site import use_staff_admin_site
-from inference_api.operations.health import healthz, readyz
-from inference_api.operations.metrics import metrics_view
+from inference_api.probes.health import healthz, readyz
+from inference_api.probes.metrics import metrics_view
 from inference_api.views import AnalyzeView
 
 # Staff log in with a TOTP token too when ADMIN_REQUIRE_2FA is on.

@@ -7,7 +7,6 @@ never decoded, previewed or shown inline.
 
 import ipaddress
 import re
-from http import HTTPStatus
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -16,14 +15,19 @@ from django.db.models import Q, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from . import errors
-from .admission.autoblock import AUTOMATIC_REASON
 from .admission.clients import client_key_for
 from .audit.quarantine import flagged_upload_review, preview_open, quarantined_file_open
 from .console import blocking, pages
+from .console.filters import (
+    BlockKindFilter,
+    ClientFilter,
+    FlaggedClientFilter,
+    InForceFilter,
+    OutcomeFilter,
+    StatusFilter,
+)
 from .console.readonly import ReadOnlyAdmin
 from .models import AuditLog, BlockedClient, FlaggedUpload
 
@@ -34,71 +38,6 @@ admin.site.index_title = "Review console"
 admin.site.index_template = "admin/inference_api/index.html"
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def _error_classes() -> list[type[errors.ApiError]]:
-    return [cls for cls in errors.all_errors() if cls is not errors.ApiError]
-
-
-def _known_outcomes() -> list[tuple[str, str]]:
-    codes = sorted({cls.code for cls in _error_classes()} | {"ok"})
-    return [(code, code) for code in codes]
-
-
-def _known_statuses() -> list[tuple[str, str]]:
-    statuses = sorted({int(cls.status) for cls in _error_classes()} | {HTTPStatus.OK})
-    return [(str(status), f"{status} {HTTPStatus(status).phrase}") for status in statuses]
-
-
-class OutcomeFilter(admin.SimpleListFilter):
-    """Outcomes known to the code: no SELECT DISTINCT over a big table."""
-
-    title = "outcome"
-    parameter_name = "outcome"
-
-    def lookups(self, request, model_admin):
-        return _known_outcomes()
-
-    def queryset(self, request, queryset):
-        return queryset.filter(outcome=self.value()) if self.value() else queryset
-
-
-class StatusFilter(admin.SimpleListFilter):
-    """HTTP statuses the API answers with."""
-
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return _known_statuses()
-
-    def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(status=int(self.value()))
-        return queryset
-
-
-class ClientFilter(admin.SimpleListFilter):
-    """One client's rows (`?client=<address or IPv6 /64>`), as the overview links to them.
-
-    It offers no choices of its own (that would be a SELECT DISTINCT over a big
-    table): only the client in the URL, so that the filter shows and applies.
-    """
-
-    title = "client"
-    parameter_name = "client"
-    field = "client_key"
-
-    def lookups(self, request, model_admin):
-        value = self.value()
-        return [(value, value)] if value else []
-
-    def queryset(self, request, queryset):
-        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
-
-
-class FlaggedClientFilter(ClientFilter):
-    field = "audit__client_key"
 
 
 def _client_of(row: AuditLog) -> str:
@@ -420,41 +359,6 @@ class FlaggedUploadAdmin(admin.ModelAdmin):
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         response["Cache-Control"] = "no-store, private"
         return response
-
-
-class BlockKindFilter(admin.SimpleListFilter):
-    """Automatic blocks (reason "automatic", see autoblock.py) apart from a reviewer's."""
-
-    title = "kind"
-    parameter_name = "kind"
-
-    def lookups(self, request, model_admin):
-        return [("automatic", "automatic"), ("manual", "by a reviewer")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "automatic":
-            return queryset.filter(reason=AUTOMATIC_REASON)
-        if self.value() == "manual":
-            return queryset.exclude(reason=AUTOMATIC_REASON)
-        return queryset
-
-
-class InForceFilter(admin.SimpleListFilter):
-    """Blocks that refuse clients now: active and not expired."""
-
-    title = "in force"
-    parameter_name = "in_force"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "yes"), ("no", "no")]
-
-    def queryset(self, request, queryset):
-        live = Q(active=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        if self.value() == "yes":
-            return queryset.filter(live)
-        if self.value() == "no":
-            return queryset.exclude(live)
-        return queryset
 
 
 @admin.register(BlockedClient)

@@ -29,12 +29,12 @@ from django.core.signals import request_finished
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
-from . import errors
+from . import errors, outcomes
 from .admission.clients import client_ip
 from .admission.gate import admit_client
 from .admission.ratelimits import ratelimit_fields
 from .audit import inflight
-from .audit.trail import OPTIONS_OUTCOME, audit
+from .audit.trail import audit
 from .context import ApiContext, Arrival, Outcome, RequestRecord
 from .exceptions import error_response
 from .operations import metrics
@@ -150,10 +150,12 @@ def _outcome(context: ApiContext, method: str, status: int) -> Outcome:
     if context.error is not None:
         return Outcome(context.error.code, status, context.error.flagged)
     if context.classified is not None:
-        return Outcome("ok", status)
+        return Outcome(outcomes.OK, status)
     if method == "OPTIONS":
-        return Outcome(OPTIONS_OUTCOME, status)
-    return Outcome("ok" if status < HTTPStatus.BAD_REQUEST else f"http_{status}", status)
+        return Outcome(outcomes.OPTIONS, status)
+    if status < HTTPStatus.BAD_REQUEST:
+        return Outcome(outcomes.OK, status)
+    return Outcome(outcomes.http_status(status), status)
 
 
 def _log(record: RequestRecord) -> None:

@@ -6,10 +6,14 @@ error status the endpoint can answer is listed with the error body and the
 codes it can carry, so a client generated from the schema knows them all.
 """
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiRequest, OpenApiResponse
 from rest_framework import serializers
 
-from . import errors
+from . import errors, outcomes
+from .imaging.formats import CONTENT_TYPE_ALIASES
+
+OCTET_STREAM = "application/octet-stream"
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -64,17 +68,22 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     timing_ms = TimingSerializer()
 
 
-UPLOAD_LIMITS = "at most MAX_UPLOAD_BYTES (10 MiB by default), at most 8000 px a side"
+# The limits and types are the settings' (config/settings/base.py), as this server runs.
+UPLOAD_LIMITS = (
+    f"at most {settings.MAX_UPLOAD_BYTES} bytes (MAX_UPLOAD_BYTES), "
+    f"at most {settings.MAX_IMAGE_DIMENSION} px a side (MAX_IMAGE_DIMENSION)"
+)
+ALLOWED_TYPES = ", ".join(settings.ALLOWED_CONTENT_TYPES)
 UPLOAD_FORM = {
     "type": "object",
     "properties": {
         "file": {
             "type": "string",
             "format": "binary",
-            "description": f"One JPEG, PNG or WebP image, {UPLOAD_LIMITS}. Its part may name "
-            "the type (image/jpeg, image/png, image/webp, or the aliases image/jpg, "
-            "image/pjpeg, image/x-png), application/octet-stream or none: the bytes decide, "
-            "and a named type they contradict is refused.",
+            "description": f"One image, {UPLOAD_LIMITS}. Its part may name the type "
+            f"({ALLOWED_TYPES}, or an alias: {', '.join(CONTENT_TYPE_ALIASES)}), "
+            "application/octet-stream or none: the bytes decide, and a named type they "
+            "contradict is refused.",
         }
     },
     "required": ["file"],
@@ -85,15 +94,11 @@ RAW_IMAGE = {
     "description": f"The image itself as the body, {UPLOAD_LIMITS}.",
 }
 # The raw body's types: the accepted ones, and octet-stream for "the bytes decide".
-RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "application/octet-stream")
+RAW_TYPES = (*settings.ALLOWED_CONTENT_TYPES, OCTET_STREAM)
 UPLOAD_REQUEST = {
     "multipart/form-data": OpenApiRequest(
         request=UPLOAD_FORM,
-        encoding={
-            "file": {
-                "contentType": "image/jpeg, image/png, image/webp, application/octet-stream"
-            }
-        },
+        encoding={"file": {"contentType": ", ".join(RAW_TYPES)}},
     ),
     **{media_type: RAW_IMAGE for media_type in RAW_TYPES},
 }
@@ -120,14 +125,16 @@ ERROR_STATUSES: dict[int, str] = {
     503: "Busy, model not ready, or the rate-limit store is down; see Retry-After.",
 }
 # Codes of other endpoints (/readyz, /metrics) and the generic base class.
-NOT_FROM_ANALYZE = frozenset({"bad_request", "not_ready", "forbidden"})
+NOT_FROM_ANALYZE = frozenset(
+    {errors.ApiError.code, errors.NotReady.code, errors.MetricsForbidden.code}
+)
 
 
 def error_codes(status: int) -> tuple[str, ...]:
     """The stable codes the analyze endpoint answers with `status`, from errors.py."""
     return tuple(
         error.code
-        for error in errors.all_errors()
+        for error in outcomes.refusals()
         if error.status == status and error.code not in NOT_FROM_ANALYZE
     )
 
@@ -141,7 +148,7 @@ ANALYZE_SCHEMA: dict = {
     "summary": "Classify one image",
     "description": (
         "Send one image in the multipart field `file`, or as the request body with its "
-        "type (image/jpeg, image/png, image/webp, or application/octet-stream: the bytes "
+        f"type ({ALLOWED_TYPES}, or {OCTET_STREAM}: the bytes "
         "decide). The image is checked (size, real format, dimensions, decodability) "
         "before the model sees it; the answer is the model's top-k ImageNet labels."
     ),

@@ -72,6 +72,13 @@ def test_the_decoding_packages_load_without_django_torch_or_the_rest_of_the_app(
     assert offending(decoding, lambda name: app_name(name) in app_ok) == []
 
 
+def test_the_outcomes_load_without_django_like_the_errors_they_list():
+    def allowed(name: str) -> bool:
+        return name.split(".")[0] not in FRAMEWORKS and app_name(name) in {"", "errors"}
+
+    assert offending([APP / "outcomes.py"], allowed) == []
+
+
 def test_analysis_knows_nothing_of_http_or_the_api():
     def allowed(name: str) -> bool:
         return not name.startswith(("inference_api", "rest_framework", "django.http"))
@@ -86,15 +93,37 @@ def test_the_values_and_errors_depend_on_nothing_of_the_app():
     assert offending([APP / "context.py", APP / "errors.py"], allowed, top_level_only=True) == []
 
 
-@pytest.mark.parametrize("folder", ["admission", "audit", "upload", "operations"])
+@pytest.mark.parametrize("folder", ["admission", "audit", "upload", "operations", "probes"])
 def test_the_steps_never_reach_up_to_the_pipeline_the_views_or_the_console(folder):
     upward = {"pipeline", "views", "classifier", "console", "admin"}
     assert offending(sources(APP / folder), lambda name: app_name(name) not in upward) == []
 
 
+def test_the_system_checks_and_metrics_serve_no_http():
+    # The HTTP probes (/healthz, /readyz, /metrics) are probes/, apart from the checklist.
+    def allowed(name: str) -> bool:
+        return not name.startswith(("django.http", "django.views", "rest_framework"))
+
+    assert offending(sources(APP / "operations"), allowed) == []
+
+
 def test_the_console_reads_the_steps_but_never_runs_a_request():
     running = {"pipeline", "views", "classifier", "upload", "sandbox"}
     assert offending(sources(APP / "console"), lambda name: app_name(name) not in running) == []
+
+
+OWN = ("inference_api", "analysis", "config")
+
+
+def test_the_app_imports_no_private_module_or_name_of_another_library():
+    def allowed(name: str) -> bool:
+        parts = name.split(".")
+        private = any(part.startswith("_") and not part.startswith("__") for part in parts)
+        return parts[0] in OWN or not private
+
+    app = [path for path in sources(APP) if "testing" not in path.parts]
+    code = app + sources(ROOT / "analysis") + sources(ROOT / "config")
+    assert offending(code, allowed) == []
 
 
 AUDIT_WRITE = re.compile(

@@ -26,7 +26,7 @@ from datetime import datetime
 
 from django.core.cache import cache
 from django.db import DatabaseError
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import BlockedClient, normalize_network
@@ -148,18 +148,10 @@ def _read(keys: Sequence[str]) -> tuple:
     return tuple(values.get(key) for key in keys)
 
 
-def in_force() -> QuerySet:
-    """The blocks in force now, as a queryset."""
-    now = timezone.now()
-    return BlockedClient.objects.filter(active=True).filter(
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
-
-
 def _client_from_database(ip: str) -> Entry | None:
     network = normalize_network(client_key_for(ip))
     try:
-        block = in_force().filter(network=network).order_by("id").first()
+        block = BlockedClient.objects.in_force().filter(network=network).order_by("id").first()
     except DatabaseError:
         logger.exception("the blocklist could not be read; no client is blocked meanwhile")
         return None
@@ -169,7 +161,7 @@ def _client_from_database(ip: str) -> Entry | None:
 def _ranges_from_database() -> tuple[Range, ...] | None:
     """The blocks in force that are not one client's; None (logged) if the database failed."""
     try:
-        blocks = list(in_force().exclude(_client_networks()).order_by("id"))
+        blocks = list(BlockedClient.objects.in_force().exclude(_client_networks()).order_by("id"))
     except DatabaseError:
         logger.exception("the blocklist could not be read; no client is blocked meanwhile")
         return None
@@ -216,7 +208,7 @@ def rebuild() -> bool:
 
 def _rebuild() -> bool:
     rows = (
-        in_force()
+        BlockedClient.objects.in_force()
         .filter(_client_networks())
         .order_by("-id")
         .values_list("id", "network", "expires_at")

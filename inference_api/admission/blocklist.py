@@ -30,8 +30,7 @@ def is_blocked(ip: str) -> bool:
 def _block_of(entry: blockindex.Entry | None) -> BlockedClient | None:
     if entry is None:
         return None
-    block = BlockedClient.objects.filter(pk=entry.block_id).first()
-    return block if block is not None and block.in_force() else None
+    return BlockedClient.objects.in_force().filter(pk=entry.block_id).first()
 
 
 def blocked_client_create(
@@ -63,7 +62,7 @@ def blocked_network_create(
     very same network is returned instead of a second one.
     """
     canonical = normalize_network(network)
-    existing = blockindex.in_force().filter(network=canonical).order_by("id").first()
+    existing = BlockedClient.objects.in_force().filter(network=canonical).order_by("id").first()
     if existing is not None:
         return existing, False
     block = BlockedClient.objects.create(

@@ -21,11 +21,13 @@ class ApiCorsMiddleware(CorsMiddleware):
     runs: a flood of preflights would be neither rate-limited nor audited.
     Here the preflight goes on to the API pipeline (pipeline.py), which charges the
     client and answers OPTIONS (or refuses it); the CORS headers are then
-    added to that answer as to any other.
+    added to that answer as to any other (`add_response_headers` decides
+    whether CORS applies to the request itself when nothing was noted
+    before). `check_preflight` is the library's public method for that
+    first answer; tests/inference_api/test_cors.py fails if it stops being called.
     """
 
     def check_preflight(self, request: HttpRequest) -> HttpResponseBase | None:
-        request._cors_enabled = self.is_enabled(request)
         return None
 
 

@@ -18,15 +18,13 @@ Windows (`windows`): the rate's fixed window per bucket, the UTC day and
 month for allowances.
 """
 
-import weakref
 from dataclasses import dataclass
 
 from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from redis import Redis
 from redis.exceptions import NoScriptError, RedisError
 
-from . import windows
+from . import cache_client, windows
 from .plans import Terms
 
 RATELIMIT_CACHE = "ratelimit"
@@ -64,7 +62,6 @@ used[#KEYS + 1] = verdict
 return used
 """
 
-_clients: "weakref.WeakKeyDictionary[object, Redis]" = weakref.WeakKeyDictionary()
 _script_sha: dict[str, str] = {}
 
 
@@ -157,10 +154,10 @@ def tally(bucket: str, terms: Terms, listed_keys: tuple[str, ...]) -> Tally:
     """
     counters, blocklist = caches[RATELIMIT_CACHE], caches[BLOCKLIST_CACHE]
     wanted = counters_of(bucket, terms)
-    if _same_redis(counters, blocklist):
+    if cache_client.same_server(RATELIMIT_CACHE, BLOCKLIST_CACHE):
         raw, values = _redis_round_trip(counters, blocklist, listed_keys, wanted)
-        loads = blocklist._cache._serializer.loads
-        listed = tuple(None if value is None else loads(value) for value in raw)
+        loads = cache_client.raw(BLOCKLIST_CACHE).loads
+        listed = tuple(loads(value) for value in raw)
     else:
         found = blocklist.get_many(listed_keys)
         listed = tuple(found.get(key) for key in listed_keys)
@@ -185,7 +182,7 @@ def _script_arguments(wanted: list[Counter]) -> list:
 
 
 def _redis_round_trip(counters, blocklist, listed_keys: tuple[str, ...], wanted: list[Counter]):
-    client = _client(counters)
+    client = cache_client.raw(RATELIMIT_CACHE).client
     keys = [counters.make_and_validate_key(c.key) for c in wanted]
     listed = [blocklist.make_and_validate_key(key) for key in listed_keys]
     arguments = _script_arguments(wanted)
@@ -238,8 +235,8 @@ def charge_megapixels(bucket: str, terms: Terms, width: int, height: int) -> Non
         return
     kilopixels = max(round(width * height / 1000), 1)
     cache = caches[RATELIMIT_CACHE]
-    if isinstance(cache, RedisCache):
-        pipe = _client(cache).pipeline(transaction=False)
+    if cache_client.is_redis(RATELIMIT_CACHE):
+        pipe = cache_client.raw(RATELIMIT_CACHE).client.pipeline(transaction=False)
         for counter in wanted:
             key = cache.make_and_validate_key(counter.key)
             pipe.incrby(key, kilopixels).expire(key, counter.window.expiry)
@@ -247,21 +244,3 @@ def charge_megapixels(bucket: str, terms: Terms, width: int, height: int) -> Non
         return
     for counter in wanted:
         cache.set(counter.key, int(cache.get(counter.key) or 0) + kilopixels, counter.window.expiry)
-
-
-def _same_redis(counters, blocklist) -> bool:
-    return (
-        isinstance(counters, RedisCache)
-        and isinstance(blocklist, RedisCache)
-        and counters._servers == blocklist._servers
-        and counters._options == blocklist._options
-    )
-
-
-def _client(cache: RedisCache) -> Redis:
-    """One client per cache object: Django's get_client builds a new one for every call."""
-    client = _clients.get(cache._cache)
-    if client is None:
-        client = Redis(connection_pool=cache._cache._get_connection_pool(write=True))
-        _clients[cache._cache] = client
-    return client

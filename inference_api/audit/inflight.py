@@ -16,13 +16,15 @@ import json
 import logging
 import os
 from dataclasses import asdict, fields
+from http import HTTPStatus
 from pathlib import Path
 
+from .. import outcomes
 from ..context import Arrival, Outcome, RequestRecord
 
 logger = logging.getLogger(__name__)
 
-WORKER_DIED = Outcome(code="worker_died", status=500)
+WORKER_DIED = Outcome(code=outcomes.WORKER_DIED, status=HTTPStatus.INTERNAL_SERVER_ERROR)
 
 _fd: int | None = None
 

@@ -15,19 +15,17 @@ from django.db import DatabaseError, IntegrityError, connection, models, transac
 from django.db.models import F
 from django.utils import timezone
 
-from ..admission import autoblock
+from .. import errors, outcomes
 from ..admission.clients import client_key_for
 from ..context import RequestRecord
 from ..models import AuditLog, FlaggedUpload
 from ..operations import metrics
-from . import extraction, quarantine, quarantine_budget
+from . import autoblock, extraction, quarantine, quarantine_budget
 from .inflight import WORKER_DIED
 from .usage import count_usage
 
 logger = logging.getLogger(__name__)
 
-# The audit outcome of an OPTIONS request to the API (a CORS preflight, or a probe).
-OPTIONS_OUTCOME = "options"
 # Answers that cost nothing and that a flood is made of: counted, one row per
 # client, outcome and window, so writing the audit cannot become the DoS.
 # All are decided before the body is read: wrong keys (401), blocks (403),
@@ -35,14 +33,14 @@ OPTIONS_OUTCOME = "options"
 # during a Redis outage with the limiter failing closed `service_unavailable`.
 AGGREGATED_OUTCOMES = frozenset(
     {
-        "rate_limited",
-        "blocked",
-        "origin_not_allowed",
-        "invalid_api_key",
-        "method_not_allowed",
-        "not_found",
-        OPTIONS_OUTCOME,
-        "service_unavailable",
+        errors.RateLimited.code,
+        errors.Blocked.code,
+        errors.OriginNotAllowed.code,
+        errors.InvalidApiKey.code,
+        errors.MethodNotAllowed.code,
+        errors.NotFound.code,
+        outcomes.OPTIONS,
+        errors.LimiterUnavailable.code,
     }
 )
 AGGREGATE_WINDOW_SECONDS = 60
@@ -100,7 +98,7 @@ def entry_fields(record: RequestRecord) -> dict:
         "api_key_id": record.admission.api_key_id or "",
         "path": arrival.path,
         "status": record.outcome.status,
-        "outcome": record.outcome.code or "unknown",
+        "outcome": record.outcome.code or outcomes.UNKNOWN,
         "declared_content_type": received.content_type if received else arrival.content_type,
         "bytes_received": max(received.size, 0) if received else 0,
         "upload_via": received.via if received else "",

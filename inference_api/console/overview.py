@@ -16,11 +16,12 @@ from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
+from .. import errors, outcomes
 from ..models import AuditLog, FlaggedUpload, QuarantinedFile
 
 TOP_CLIENTS = 10
-SHED_OUTCOME = "overloaded"
-RATE_LIMITED_OUTCOME = "rate_limited"
+SHED_OUTCOME = errors.Overloaded.code
+RATE_LIMITED_OUTCOME = errors.RateLimited.code
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def model_in_service() -> ModelInService:
     # Every accepted row names its model: the newest one is read from the
     # (outcome, created_at) index without scanning.
     latest = (
-        AuditLog.objects.filter(outcome="ok")
+        AuditLog.objects.filter(outcome=outcomes.OK)
         .order_by("-created_at")
         .values_list("model_version", flat=True)
         .first()

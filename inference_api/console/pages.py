@@ -10,14 +10,13 @@ from urllib.parse import urlencode
 from django.contrib.admin import ModelAdmin
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from ..admission.autoblock import AUTOMATIC_REASON
 from ..admission.blocklist import is_blocked
+from ..audit.autoblock import AUTOMATIC_REASON
 from ..models import BlockedClient, ExtractionFlag, FlaggedUpload
 from . import charts, overview
 from .blocking import block_url
@@ -121,11 +120,7 @@ def review_queue(request: HttpRequest) -> list[tuple[str, int, str]]:
         url = _flagged_url(review_status__exact=FlaggedUpload.Review.NEW)
         items.append(("flagged uploads await review", waiting, url))
     if request.user.has_perm("inference_api.view_blockedclient"):
-        automatic = (
-            BlockedClient.objects.filter(reason=AUTOMATIC_REASON, active=True)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-            .count()
-        )
+        automatic = BlockedClient.objects.in_force().filter(reason=AUTOMATIC_REASON).count()
         query = urlencode({"kind": "automatic", "in_force": "yes"})
         url = f"{reverse('admin:inference_api_blockedclient_changelist')}?{query}"
         items.append(("automatic blocks in force", automatic, url))

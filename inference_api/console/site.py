@@ -30,8 +30,8 @@ class StaffAdminSite(OTPAdminSite):
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         """The admin's home page, warning when the quarantine or the automatic blocks near full."""
-        from ..admission import autoblock  # the models are not ready when this module loads
-        from ..audit import quarantine_budget
+        # The models are not ready when this module loads.
+        from ..audit import autoblock, quarantine_budget
 
         blocks = autoblock.capacity()
         if blocks.nearly_full:

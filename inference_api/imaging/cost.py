@@ -39,6 +39,9 @@ WALL_PER_CPU = 3.0
 WALL_FLOOR_SECONDS = 1.0
 # A progressive JPEG's cost grows with its scans past the ~10 an encoder writes.
 USUAL_JPEG_SCANS = 10
+# The side of the largest images the figures below were measured on
+# (testing/images/largest.py): MAX_IMAGE_DIMENSION may not go past it.
+MEASURED_SIDE = 8000
 
 # Measured CPU ms per megapixel of each class (docs/benchmarks.md, "The decode budget").
 PER_MEGAPIXEL_MS: dict[str, float] = {

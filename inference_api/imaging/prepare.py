@@ -192,13 +192,13 @@ def configure_pillow(limits: DecodeLimits) -> None:
         warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
-def open_image(data: bytes, image_format: str, limits: DecodeLimits | None = None) -> Image.Image:
+def open_image(data: bytes, image_format: str, limits: DecodeLimits) -> Image.Image:
     """Open `data` with Pillow's JPEG, PNG or WebP plugin only; header read, no pixels.
 
     Raises DecompressionBomb when Pillow's pixel limit trips and InvalidImage
     for anything else Pillow cannot open. The caller closes the image.
     """
-    configure_pillow(limits or DecodeLimits())
+    configure_pillow(limits)
     try:
         image = Image.open(io.BytesIO(data), formats=[image_format])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

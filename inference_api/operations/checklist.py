@@ -23,12 +23,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import FileSystemStorage, storages
 
 from ..admission.clients import parse_networks
-from . import abuse_checklist
+from ..imaging.cost import MEASURED_SIDE
+from ..imaging.formats import FORMAT_CONTENT_TYPES
+from . import access_checklist
 from .verdicts import Verdict, failed, passed
 
-ALLOWED_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+# The types the decoder knows; ALLOWED_CONTENT_TYPES (the settings) may name only these.
+ALLOWED_TYPES = frozenset(FORMAT_CONTENT_TYPES.values())
 MAX_UPLOAD_BYTES_CEILING = 50 * 1024 * 1024
-MAX_DIMENSION_CEILING = 8000
+# The decode budget is measured on images up to this side (imaging/cost.py).
+MAX_DIMENSION_CEILING = MEASURED_SIDE
 # Pillow's own DecompressionBombWarning threshold (1024 * 1024 * 1024 // 4 // 3);
 # our cap must be below it, or Pillow's is the only one left.
 PILLOW_DEFAULT_MAX_PIXELS = 89_478_485
@@ -319,7 +323,7 @@ class ChecklistItem:
 
 CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("inference_api.E001", "content-type allowlist", check_allowlist,
-                  "ALLOWED_CONTENT_TYPES: image/jpeg, image/png, image/webp only."),
+                  f"ALLOWED_CONTENT_TYPES: {', '.join(sorted(ALLOWED_TYPES))} only."),
     ChecklistItem("inference_api.E002", "upload size and dimension caps", check_upload_caps,
                   "Set MAX_UPLOAD_BYTES and MAX_IMAGE_DIMENSION; keep the capped upload handler."),
     ChecklistItem("inference_api.E003", "pixel cap below Pillow's default", check_pixel_cap,
@@ -342,21 +346,21 @@ CHECKLIST: tuple[ChecklistItem, ...] = (
     ChecklistItem("inference_api.E012", "running user not root", check_not_root,
                   "Run the server as an unprivileged user (the image's USER)."),
     ChecklistItem("inference_api.E013", "gunicorn behind the proxy",
-                  abuse_checklist.check_gunicorn_behind_proxy,
+                  access_checklist.check_gunicorn_behind_proxy,
                   "Bind gunicorn to loopback, or put deploy/nginx.conf in front and set "
                   "TRUSTED_PROXIES to its address."),
-    ChecklistItem("inference_api.E014", "admin login lockout", abuse_checklist.check_admin_lockout,
+    ChecklistItem("inference_api.E014", "admin login lockout", access_checklist.check_admin_lockout,
                   "Keep django-axes' backend first and its middleware; set "
                   "ADMIN_LOGIN_FAILURE_LIMIT and ADMIN_LOGIN_COOLOFF_MINUTES."),
-    ChecklistItem("inference_api.W015", "admin two-factor login", abuse_checklist.check_admin_2fa,
+    ChecklistItem("inference_api.W015", "admin two-factor login", access_checklist.check_admin_2fa,
                   "Enroll staff TOTP devices in the admin, then set ADMIN_REQUIRE_2FA=true."),
-    ChecklistItem("inference_api.E016", "admin networks", abuse_checklist.check_admin_networks,
+    ChecklistItem("inference_api.E016", "admin networks", access_checklist.check_admin_networks,
                   "List CIDRs in ADMIN_ALLOWED_NETWORKS, or leave it empty."),
     ChecklistItem("inference_api.E017", "Content-Security-Policy",
-                  abuse_checklist.check_content_security_policy,
+                  access_checklist.check_content_security_policy,
                   "Keep csp.middleware.CSPMiddleware and a script-src without 'unsafe-inline'."),
     ChecklistItem("inference_api.E018", "quarantine budgets",
-                  abuse_checklist.check_quarantine_budgets,
+                  access_checklist.check_quarantine_budgets,
                   "Set QUARANTINE_MAX_BYTES above QUARANTINE_MAX_BYTES_PER_CLIENT, and "
                   "QUARANTINE_MAX_FLAGGED_PER_CLIENT_PER_DAY."),
     ChecklistItem("inference_api.E019", "decode budget", check_decode_budget,

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API, and the /metrics view that exposes them.
+"""Prometheus metrics of the API: what is counted, and when (probes/metrics.py serves them).
 
 Under gunicorn, each worker is a process with its own counters. When
 PROMETHEUS_MULTIPROC_DIR is set (the Docker image sets it), prometheus-client
@@ -7,42 +7,23 @@ worker answers; gunicorn's config empties the folder at start and drops the
 live gauges of dead workers. Without it, /metrics shows the answering
 process only (fine for one worker, misleading for several).
 
-/metrics is not public: the client (as resolved through TRUSTED_PROXIES) must
-be in METRICS_ALLOWED_NETWORKS, or send `Authorization: Bearer <METRICS_TOKEN>`.
 """
 
-import hmac
-import ipaddress
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Gauge, Histogram
 
-from .. import errors
-from ..admission.clients import client_ip
+from .. import outcomes
 from ..context import RequestRecord
-from ..exceptions import error_response
 
 if TYPE_CHECKING:
     from analysis.model_store import LoadedModel
 
-    from ..admission.autoblock import Capacity
+    from ..audit.autoblock import Capacity
 
 # prometheus-client reads this variable itself, from the environment, when it is
 # imported; reading it from anywhere else could disagree with the library.
@@ -105,7 +86,7 @@ MODEL_INFO = Gauge(
 
 def observe_request(record: RequestRecord) -> None:
     """Counts one finished API request (called by the pipeline)."""
-    outcome, status = record.outcome.code or "unknown", record.outcome.status
+    outcome, status = record.outcome.code or outcomes.UNKNOWN, record.outcome.status
     REQUESTS.labels(outcome=outcome, status=str(status)).inc()
     if status >= 400:
         REJECTIONS.labels(reason=outcome).inc()
@@ -139,38 +120,3 @@ def inference_in_flight() -> Iterator[None]:
         yield
     finally:
         INFERENCES_IN_FLIGHT.dec()
-
-
-def registry() -> CollectorRegistry:
-    """All workers' metrics in multiprocess mode; this process's otherwise."""
-    if not MULTIPROC_DIR:
-        return REGISTRY
-    collected = CollectorRegistry()
-    multiprocess.MultiProcessCollector(collected)
-    return collected
-
-
-def metrics_allowed(request: HttpRequest) -> bool:
-    """Whether this client may read the metrics: trusted network, or the bearer token."""
-    token = settings.METRICS_TOKEN
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return True
-    try:
-        address = ipaddress.ip_address(client_ip(request))
-    except ValueError:
-        return False
-    return any(
-        address in ipaddress.ip_network(cidr, strict=False)
-        for cidr in settings.METRICS_ALLOWED_NETWORKS
-    )
-
-
-@never_cache
-@require_safe
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics in Prometheus' text format, for allowed clients only (403 otherwise)."""
-    if not metrics_allowed(request):
-        return error_response(request, errors.MetricsForbidden())
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

@@ -42,6 +42,17 @@ MAX_JOBS = 500
 MIN_TIMER = 0.001
 MAX_UPLOAD = 64 * 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
+WARM_UP_SIDE = 64
+# What the warm-up's own small images need, no more; every job brings the
+# server's limits (DecodeLimits.from_settings) in its head.
+WARM_UP_LIMITS = DecodeLimits(
+    max_dimension=WARM_UP_SIDE,
+    max_pixels=WARM_UP_SIDE * WARM_UP_SIDE,
+    max_jpeg_scans=1,
+    cpu_seconds=1.0,
+    memory_bytes=256 * 1024 * 1024,
+    wall_seconds=1.0,
+)
 logger = logging.getLogger("inference_api.sandbox.child")
 
 
@@ -53,7 +64,7 @@ def main(fd: int) -> None:
     warnings.simplefilter("ignore")
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core
     sock = socket.socket(fileno=fd)
-    configure_pillow(DecodeLimits())
+    configure_pillow(WARM_UP_LIMITS)  # each job sets the server's limits again
     protocol.send(sock, {"ready": True, "pid": os.getpid(), "idle_rss_kb": _status_kb("VmRSS")})
     for job in range(1, MAX_JOBS + 1):
         try:
@@ -78,11 +89,11 @@ def warm_up() -> None:
     from PIL import Image
 
     model_input = ModelInput()
-    picture = Image.new("RGBA", (64, 64), (10, 20, 30, 128))
+    picture = Image.new("RGBA", (WARM_UP_SIDE, WARM_UP_SIDE), (10, 20, 30, 128))
     for image_format, mode in (("JPEG", "RGB"), ("PNG", "RGBA"), ("WEBP", "RGBA")):
         encoded = io.BytesIO()
         picture.convert(mode).save(encoded, image_format)
-        prepare(encoded.getvalue(), DecodeLimits(), model_input)
+        prepare(encoded.getvalue(), WARM_UP_LIMITS, model_input)
 
 
 def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:

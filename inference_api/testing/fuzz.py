@@ -268,7 +268,7 @@ def analyze_offline(data: bytes, content_type: str, filename: str) -> str:
 def prepare_in_process(data: bytes) -> str:
     """The decoder's verdict on `data` computed here: "accepted" or the refusal's code."""
     try:
-        prepare(data, DecodeLimits(), ModelInput())
+        prepare(data, DecodeLimits.from_settings(), ModelInput())
     except Refused as refused:
         return refused.error.code
     return "accepted"

@@ -5,7 +5,7 @@ form (`multipart.UploadParser`), or the image as the body itself
 (`raw.RawImageParser`, already a `Received`). The form has exactly one
 field, `file`, holding exactly one file. Every rejection raises the
 ApiError of the contract (not a DRF ValidationError), so the client learns
-the precise code. The value is the file as received (`facts.Received`); the
+the precise code. The value is the file as received (`context.Received`); the
 checks of its bytes are `checks.check_upload`'s, the same for both forms.
 """
 

@@ -78,7 +78,7 @@ def test_it_answers_as_the_plain_graph_on_the_valid_corpus_images(
     from inference_api.imaging.prepare import prepare
 
     data = (corpus_dir / name).read_bytes()
-    prepared = prepare(data, DecodeLimits(), ModelInput.of(model.metadata))
+    prepared = prepare(data, DecodeLimits.from_settings(), ModelInput.of(model.metadata))
     square = Image.frombytes("RGB", (prepared.size, prepared.size), prepared.pixels)
     assert_same_answers(plain_module, model, to_tensor(square, model.metadata))
 

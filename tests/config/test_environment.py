@@ -147,3 +147,48 @@ def test_the_deploy_guide_links_to_the_table_instead_of_repeating_it():
     rows = [line for line in guide.splitlines() if line.startswith("| `")]
     repeated = [row for row in rows if row.split("`")[1] in listed]
     assert not repeated, "docs/deploy.md repeats rows of README's configuration table"
+
+
+ARITHMETIC = {ast.Mult: float.__mul__, ast.Add: float.__add__, ast.Sub: float.__sub__}
+
+
+def constant_value(node: ast.expr) -> float:
+    """A default written as constants and * + - (768 * 1024 * 1024); anything else fails."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -constant_value(node.operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in ARITHMETIC:
+        return ARITHMETIC[type(node.op)](constant_value(node.left), constant_value(node.right))
+    raise AssertionError(f"not a constant default: {ast.unparse(node)}")
+
+
+def numeric_defaults_in_base() -> dict[str, float]:
+    """{name: default} of every `env.int`/`env.float` read in base.py with a literal default."""
+    tree = ast.parse((ROOT / "config" / "settings" / "base.py").read_text())
+    found = {}
+    for node in ast.walk(tree):
+        reads = (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "env"
+            and node.func.attr in ("int", "float")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        )
+        for keyword in node.keywords if reads else ():
+            if keyword.arg == "default":
+                found[node.args[0].value] = constant_value(keyword.value)
+    return found
+
+
+def test_the_readme_states_each_numeric_default_the_settings_have():
+    # The limits (MAX_IMAGE_DIMENSION's 8000, ...) are defined in base.py; the
+    # table only says them, and must say the same.
+    documented = {variable.name: variable.default for variable in ENVIRONMENT}
+    defaults = numeric_defaults_in_base()
+    assert {"MAX_IMAGE_DIMENSION", "MAX_UPLOAD_BYTES", "DECODE_MEMORY_BYTES"} <= set(defaults)
+    for name, value in defaults.items():
+        stated = documented[name].split("`")[1]
+        assert float(stated) == value, f"{name}: README says {stated}, base.py {value}"

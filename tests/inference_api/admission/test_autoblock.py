@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from inference_api.admission import autoblock
+from inference_api.audit import autoblock
 from inference_api.models import BlockedClient, FlaggedUpload
 from inference_api.testing.http import ANALYZE
 from inference_api.testing.images.uploads import encode, png_declaring

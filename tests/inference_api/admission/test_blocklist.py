@@ -1,7 +1,9 @@
 """The blocklist: which addresses find_block refuses, and how blocks are made."""
 
 import logging
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -56,6 +58,35 @@ def test_an_expired_or_inactive_block_is_not_in_force():
     assert blocklist.find_block("203.0.113.1") is None
     assert blocklist.find_block("203.0.113.2") is None
     assert blocklist.find_block("203.0.113.3") == future
+
+
+@pytest.mark.parametrize("active", [True, False])
+@pytest.mark.parametrize("expires_in", [None, timedelta(hours=-1), timedelta(hours=1)])
+def test_a_row_and_the_database_agree_on_what_is_in_force(active, expires_in):
+    now = timezone.now()
+    expires_at = None if expires_in is None else now + expires_in
+    block = BlockedClient.objects.create(
+        network="203.0.113.9", active=active, expires_at=expires_at
+    )
+    expected = active and (expires_in is None or expires_in > timedelta(0))
+
+    assert block.in_force(now) is expected
+    assert BlockedClient.objects.in_force(now).filter(pk=block.pk).exists() is expected
+    assert BlockedClient.objects.not_in_force(now).filter(pk=block.pk).exists() is not expected
+
+
+def test_in_force_is_defined_once_on_the_model():
+    # The blocklist, its index, the autoblock bound, the admin and the console
+    # all ask BlockedClient.objects.in_force(); none spells the rule again.
+    app = Path(blocklist.__file__).resolve().parents[1]
+    spelled = [
+        str(path.relative_to(app))
+        for path in app.rglob("*.py")
+        if "migrations" not in path.parts
+        and path.name != "models.py"
+        and re.search(r"expires_at__(gt|isnull)", path.read_text())
+    ]
+    assert spelled == []
 
 
 def test_a_saved_block_applies_at_once_though_the_list_is_cached():

@@ -10,6 +10,7 @@ from http import HTTPStatus
 import pytest
 from django.db.models import Sum
 
+from inference_api import errors, outcomes
 from inference_api.models import AuditLog
 from inference_api.testing.http import ANALYZE
 
@@ -52,7 +53,7 @@ def test_options_spend_the_limit_and_are_counted_as_options(client, settings):
     assert statuses(answers) == [HTTPStatus.OK] * 3 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
     assert answers[0].content == b""
     counted = dict(AuditLog.objects.values_list("outcome").annotate(total=Sum("count")))
-    assert counted == {"options": 3, "rate_limited": 2}
+    assert counted == {outcomes.OPTIONS: 3, errors.RateLimited.code: 2}
 
 
 def test_a_missing_key_where_one_is_required_spends_the_limit(client, settings):

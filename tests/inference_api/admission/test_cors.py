@@ -4,7 +4,10 @@ The browser's own enforcement is tests/e2e/test_cors_browser.py.
 """
 
 import pytest
+from django.db.models import Sum
 
+from inference_api import errors, outcomes
+from inference_api.models import AuditLog
 from inference_api.testing.http import ANALYZE
 
 ALLOWED = "https://app.example.com"
@@ -36,6 +39,20 @@ def test_an_allowed_origin_may_post_with_an_api_key(client):
     assert "Access-Control-Allow-Credentials" not in response
 
 
+def test_a_preflight_goes_through_the_pipeline_and_its_audit(client, settings):
+    # django-cors-headers answers preflights itself; ApiCorsMiddleware overrides its
+    # check_preflight so they are counted and audited. Were the hook renamed, the
+    # library's own empty answer (no Allow, no row) would come back instead.
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    answers = [preflight(client, ALLOWED) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0]["Allow"] == "POST, OPTIONS"
+    assert answers[0]["Access-Control-Allow-Origin"] == ALLOWED
+    rows = dict(AuditLog.objects.values_list("outcome").annotate(total=Sum("count")))
+    assert rows == {outcomes.OPTIONS: 2, errors.RateLimited.code: 1}
+
+
 def test_another_origin_gets_no_cors_headers(client):
     response = preflight(client, "https://evil.example.net")
     assert "Access-Control-Allow-Origin" not in response
@@ -64,7 +81,7 @@ def test_a_hostile_page_cannot_spend_its_visitors_budget_or_get_them_blocked(cli
     # refused before the charge and the checks, so nothing counts against the visitor.
     from django.core.cache import cache
 
-    from inference_api.admission import autoblock
+    from inference_api.audit import autoblock
     from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
     from inference_api.testing.http import upload_file
     from inference_api.testing.images.uploads import encode

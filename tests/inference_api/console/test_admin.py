@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
+from inference_api import outcomes
 from inference_api.admission import blocklist
 from inference_api.audit import trail
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
@@ -78,6 +79,27 @@ def test_the_audit_log_list_filters_and_searches_exactly(admin_client):
     assert listed(outcome="invalid_image") == [wanted.request_id]
     assert listed(status="422") == [wanted.request_id]
     assert len(listed()) == 2
+
+
+def test_the_outcome_filter_offers_every_outcome_a_row_can_hold(admin_client):
+    died = make_record(outcome=outcomes.WORKER_DIED)
+    trail.audit(died.story(HTTPStatus.INTERNAL_SERVER_ERROR, 1))
+    bad_gateway = make_record(outcome=outcomes.http_status(HTTPStatus.BAD_GATEWAY))
+    trail.audit(bad_gateway.story(HTTPStatus.BAD_GATEWAY, 1))
+    trail.audit(make_record(outcome=outcomes.OK).story(HTTPStatus.OK, 1))
+    url = reverse("admin:inference_api_auditlog_changelist")
+
+    page = admin_client.get(url)
+    (choices,) = [f for f in page.context["cl"].filter_specs if f.title == "outcome"]
+    offered = {value for value, _ in choices.lookup_choices}
+    assert {"worker_died", "options", "http_NNN", "ok", "too_costly"} <= offered
+
+    def listed(outcome: str) -> list[str]:
+        return [row.request_id for row in admin_client.get(url, {"outcome": outcome})
+                .context["cl"].result_list]
+
+    assert listed("worker_died") == [died.request_id]
+    assert listed("http_NNN") == [bad_gateway.request_id]
 
 
 def test_a_reviewer_marks_uploads_and_blocks_their_client(client, reviewer, flagged):

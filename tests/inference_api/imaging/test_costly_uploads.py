@@ -39,7 +39,7 @@ def outcome(pool: DecoderPool, data: bytes, limits: DecodeLimits):
 def test_each_costly_upload_is_refused_or_decoded_within_the_budget(name, fresh_pool):
     data = build(name)
     assert len(data) <= 10 * MIB
-    limits = DecodeLimits()
+    limits = DecodeLimits.from_settings()
     started = time.monotonic()
     result = outcome(fresh_pool, data, limits)
     assert time.monotonic() - started < limits.wall_seconds + 1.5
@@ -63,7 +63,7 @@ def test_each_parser_loop_input_is_refused_by_the_walk_before_any_decoder(name):
     # The budget would stop these too; the walk must refuse them first, and cheaply.
     data = build(name)
     with pytest.raises(errors.ApiError) as refused:
-        inspect_structure(data, sniff_format(data), DecodeLimits())
+        inspect_structure(data, sniff_format(data), DecodeLimits.from_settings())
     assert refused.value.code in REFUSALS
 
 
@@ -73,7 +73,7 @@ def test_each_parser_loop_input_is_refused_by_the_walk_before_any_decoder(name):
 )
 def test_the_largest_image_of_every_mode_decodes_in_600_mb_above_idle(name, fresh_pool):
     # CPU is not what this measures: a slow machine gets time, never more memory.
-    limits = DecodeLimits(cpu_seconds=30, wall_seconds=60)
+    limits = DecodeLimits.from_settings(cpu_seconds=30, wall_seconds=60)
     prepared = outcome(fresh_pool, build(name), limits)
     assert not isinstance(prepared, str), f"{name} refused: {prepared}"
     assert prepared.cost.above_idle_kb <= MEMORY_TARGET_KB, prepared.cost

@@ -18,7 +18,7 @@ from inference_api.testing.images.uploads import animated, encode, with_exif_ori
 
 
 def decoded(data: bytes, fmt: str, min_side: int) -> Image.Image:
-    return decode_picture(data, fmt, DecodeLimits(), min_side)
+    return decode_picture(data, fmt, DecodeLimits.from_settings(), min_side)
 
 
 def saved(image: Image.Image, fmt: str, **options) -> bytes:

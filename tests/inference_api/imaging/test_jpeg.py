@@ -10,7 +10,7 @@ from inference_api.testing.images.uploads import encode, jpeg_segments, jpeg_wit
 
 
 def scan_count(data: bytes, **limits) -> int:
-    return jpeg.inspect(data, DecodeLimits(**limits)).scans
+    return jpeg.inspect(data, DecodeLimits.from_settings(**limits)).scans
 
 
 def app1_with_thumbnail() -> bytes:

@@ -8,7 +8,7 @@ from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.sandbox import child
 from inference_api.testing.images.largest import build
 
-HEAD = {"limits": DecodeLimits(cpu_seconds=30, wall_seconds=60).as_dict(),
+HEAD = {"limits": DecodeLimits.from_settings(cpu_seconds=30, wall_seconds=60).as_dict(),
         "model_input": ModelInput().as_dict()}  # fmt: skip
 
 

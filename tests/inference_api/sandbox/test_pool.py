@@ -19,6 +19,8 @@ from inference_api.testing.images.uploads import encode
 from inference_api.testing.servers import cpu_seconds
 
 MIB = 1024 * 1024
+# The limits the suite's settings set (the decoder gets them as the server would).
+SETTINGS_LIMITS = DecodeLimits.from_settings()
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def refusal(pool: DecoderPool, data: bytes, limits: DecodeLimits) -> errors.ApiE
 
 
 def test_an_image_within_the_budget_comes_back_as_the_model_input_only(pool):
-    prepared = pool.decode(encode("PNG", (640, 480)), DecodeLimits(), ModelInput())
+    prepared = pool.decode(encode("PNG", (640, 480)), SETTINGS_LIMITS, ModelInput())
     assert (prepared.size, len(prepared.pixels)) == (224, 224 * 224 * 3)
     assert (prepared.facts.format, prepared.facts.width, prepared.facts.height) == (
         "PNG",
@@ -57,20 +59,20 @@ def test_the_kernel_stops_a_decode_over_its_cpu_budget_inside_libjpeg(pool, capl
     data = progressive_photo((3000, 2000))
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, "inference_api.sandbox.pool"):
-        error = refusal(pool, data, DecodeLimits(cpu_seconds=0.02))
+        error = refusal(pool, data, DecodeLimits.from_settings(cpu_seconds=0.02))
     assert (error.status, error.code) == (422, "too_costly")
     assert "ended by SIGPROF" in caplog.text
     assert time.monotonic() - started < 2
     # The same bytes decode with a budget that covers them.
-    assert pool.decode(data, DecodeLimits(), ModelInput()).facts.width == 3000
+    assert pool.decode(data, SETTINGS_LIMITS, ModelInput()).facts.width == 3000
 
 
 def test_a_decode_over_its_memory_budget_is_refused_and_the_decoder_replaced(pool):
     data = flat_png(4000, 4000, color_type=6)  # 64 MB once decoded
     first = set(pool.pids())
-    error = refusal(pool, data, DecodeLimits(memory_bytes=32 * MIB))
+    error = refusal(pool, data, DecodeLimits.from_settings(memory_bytes=32 * MIB))
     assert error.code == "too_costly"
-    assert pool.decode(data, DecodeLimits(), ModelInput()).facts.width == 4000
+    assert pool.decode(data, SETTINGS_LIMITS, ModelInput()).facts.width == 4000
     # The decoder that ran out of memory retired; a new one took its place.
     assert len(first - set(pool.pids())) >= 1
 
@@ -81,7 +83,8 @@ def test_a_decoder_that_does_not_answer_in_time_is_killed(fresh_pool, caplog):
     os.kill(pid, signal.SIGSTOP)  # it can neither decode nor be stopped by its own timers
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, "inference_api.sandbox.pool"):
-        error = refusal(fresh_pool, encode("JPEG", (64, 48)), DecodeLimits(wall_seconds=0.2))
+        limits = DecodeLimits.from_settings(wall_seconds=0.2)
+        error = refusal(fresh_pool, encode("JPEG", (64, 48)), limits)
     assert error.code == "too_costly"
     assert time.monotonic() - started < 2
     assert "killed after its deadline" in caplog.text
@@ -98,10 +101,10 @@ def _zombie_gone(pid: int) -> bool:
 def test_the_next_upload_after_a_kill_is_served_by_a_warm_decoder(pool):
     for decoder in list(pool._idle):
         decoder.wait_ready()
-    refusal(pool, progressive_photo((3000, 2000)), DecodeLimits(cpu_seconds=0.02))
+    refusal(pool, progressive_photo((3000, 2000)), DecodeLimits.from_settings(cpu_seconds=0.02))
     spare_ready = [d for d in pool._idle if d.ready]
     assert spare_ready, "a decoder started before the kill is there to serve at once"
-    assert pool.decode(encode("JPEG", (64, 48)), DecodeLimits(), ModelInput()).size == 224
+    assert pool.decode(encode("JPEG", (64, 48)), SETTINGS_LIMITS, ModelInput()).size == 224
     assert len(pool.pids()) == 2
 
 
@@ -110,19 +113,19 @@ def test_a_decoder_that_died_while_idle_costs_the_next_upload_nothing(pool):
         decoder.wait_ready()
     os.kill(pool.pids()[0], signal.SIGKILL)
     time.sleep(0.1)
-    assert pool.decode(encode("WEBP", (64, 48)), DecodeLimits(), ModelInput()).size == 224
+    assert pool.decode(encode("WEBP", (64, 48)), SETTINGS_LIMITS, ModelInput()).size == 224
 
 
 def test_a_refusal_from_the_structure_keeps_the_decoder(pool):
     before = pool.pids()
     data = flat_png(16, 16)
-    error = refusal(pool, data[:-20], DecodeLimits())
+    error = refusal(pool, data[:-20], SETTINGS_LIMITS)
     assert error.code == "invalid_image"
     assert set(pool.pids()) == set(before)
 
 
 def test_the_decoder_sees_no_secret_and_loads_neither_django_nor_torch(pool):
-    pool.decode(encode("WEBP", (64, 48)), DecodeLimits(), ModelInput())
+    pool.decode(encode("WEBP", (64, 48)), SETTINGS_LIMITS, ModelInput())
     pid = pool.pids()[0]  # the decoder that served goes back first
     environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     names = {entry.split(b"=", 1)[0] for entry in environment if entry}
@@ -147,7 +150,7 @@ def test_a_decoder_retired_by_a_walk_refusal_is_replaced_by_a_fork_of_the_warm_z
     assert {parent_of(pid) for pid in pool.pids()} == {zygote}
     before = set(pool.pids())
     for _ in range(5):  # each retires its decoder: too many segments is too_costly
-        assert refusal(pool, jpeg_with_comments(2_100), DecodeLimits()).code == "too_costly"
+        assert refusal(pool, jpeg_with_comments(2_100), SETTINGS_LIMITS).code == "too_costly"
     for decoder in list(pool._idle):
         decoder.wait_ready()
     fresh = set(pool.pids()) - before
@@ -163,5 +166,5 @@ def test_a_zygote_that_died_is_replaced_and_the_next_upload_served(pool):
         decoder.wait_ready()
     os.kill(pool.zygote_pid(), signal.SIGKILL)
     for _ in range(3):  # the idle decoders serve, then their replacements need a new zygote
-        assert refusal(pool, jpeg_with_comments(2_100), DecodeLimits()).code == "too_costly"
-    assert pool.decode(encode("PNG", (64, 48)), DecodeLimits(), ModelInput()).size == 224
+        assert refusal(pool, jpeg_with_comments(2_100), SETTINGS_LIMITS).code == "too_costly"
+    assert pool.decode(encode("PNG", (64, 48)), SETTINGS_LIMITS, ModelInput()).size == 224

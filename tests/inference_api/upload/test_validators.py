@@ -224,7 +224,7 @@ def test_the_byte_cap_is_inclusive(fmt, settings):
 
 
 def test_pillow_follows_the_pixel_limit_and_its_bomb_warning_is_an_error():
-    limits = DecodeLimits(max_pixels=1000)
+    limits = DecodeLimits.from_settings(max_pixels=1000)
     configure_pillow(limits)
     assert Image.MAX_IMAGE_PIXELS == 1000
     # 1500 px is over the limit but under twice it, where Pillow would only warn.
@@ -237,7 +237,7 @@ def test_pillow_follows_the_pixel_limit_and_its_bomb_warning_is_an_error():
 def test_pillow_never_reaches_a_decoder_outside_the_three_formats():
     # GIF bytes handed straight to the opener, past the magic-bytes check.
     with pytest.raises(errors.InvalidImage):
-        open_image(gif_bytes(), "PNG")
+        open_image(gif_bytes(), "PNG", DecodeLimits.from_settings())
 
 
 def test_a_progressive_jpeg_with_thousands_of_scans_is_refused_before_decoding(settings):

@@ -1,7 +1,9 @@
-"""Checklist items for the abuse controls: the proxy, the admin's login, CSP, the quarantine.
+"""Checklist items on access: who can reach gunicorn and the admin, and what a client may leave.
 
-Each is a function of the live configuration returning a Verdict, listed in
-checks.CHECKLIST with the others.
+gunicorn only behind its proxy; the admin's login lockout, two-factor login
+and networks; the Content-Security-Policy of its pages; the quarantine's
+budgets per client. Each is a function of the live configuration returning
+a Verdict, listed in checklist.CHECKLIST with the others.
 """
 
 import ipaddress

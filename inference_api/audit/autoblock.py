@@ -24,12 +24,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
 from django.utils import timezone
 
+from ..admission import blocklist
+from ..admission.clients import client_key_for
 from ..models import BlockedClient
-from . import blocklist
-from .clients import client_key_for
 
 logger = logging.getLogger(__name__)
 
@@ -77,12 +76,7 @@ class Counted:
 
 def capacity() -> Capacity:
     """The automatic blocks in force now (one COUNT on the in-force index)."""
-    now = timezone.now()
-    in_force = (
-        BlockedClient.objects.filter(reason=AUTOMATIC_REASON, active=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .count()
-    )
+    in_force = BlockedClient.objects.in_force().filter(reason=AUTOMATIC_REASON).count()
     return Capacity(in_force=in_force, limit=settings.AUTO_BLOCK_MAX_IN_FORCE)
 
 
