@@ -235,6 +235,9 @@ class BlockedClient(models.Model):
     )
 
     objects = BlockedClientQuerySet.as_manager()
+    # The network this row covered before the save in progress (admission.blocklist's
+    # pre_save notes it, its post_save refreshes the index for both); not a column.
+    network_before_save: str | None = None
 
     class Meta:
         ordering = ["-created_at"]

@@ -74,9 +74,9 @@ def blocked_network_create(
 def remember_network(sender, instance: BlockedClient, **_kwargs) -> None:
     """pre_save: note the network a block covered before this save (a reviewer may edit it)."""
     if instance.pk is None:
-        instance._network_before = None
+        instance.network_before_save = None
         return
-    instance._network_before = (
+    instance.network_before_save = (
         BlockedClient.objects.filter(pk=instance.pk).values_list("network", flat=True).first()
     )
 
@@ -84,7 +84,7 @@ def remember_network(sender, instance: BlockedClient, **_kwargs) -> None:
 def update_index(sender, instance: BlockedClient, **_kwargs) -> None:
     """post_save and post_delete: bring the index up to date for the networks this touched."""
     networks = {normalize_network(instance.network)}
-    before = getattr(instance, "_network_before", None)
+    before = instance.network_before_save
     if before:
         networks.add(before)
     for network in networks:
