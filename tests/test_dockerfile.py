@@ -185,7 +185,7 @@ def test_production_settings_and_gunicorn_are_the_entrypoint():
 
 
 def test_the_image_and_make_run_use_the_malloc_thresholds_the_bench_measured():
-    # MALLOC_TUNED lives in the support package, which bench/alternatives.py measures with.
+    # MALLOC_TUNED lives in the support package, with which the bench serves.
     env = env_values(final_stage())
     for name, value in MALLOC_TUNED.items():
         assert env[name] == value
