@@ -223,7 +223,7 @@ def test_no_secret_is_set_in_any_layer():
         ".venv/bin/python",
         "db.sqlite3",
         "tests/conftest.py",
-        "bench/common.py",
+        "bench/harness.py",
         "inference_api/testing/servers.py",
         "inference_api/__pycache__/x.pyc",
     ],
