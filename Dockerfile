@@ -54,7 +54,7 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
 # MALLOC_*: with glibc's adaptive defaults the forward pass's buffers go back
 # to the kernel after each request and fault back in on the next; fixed
-# thresholds keep them in the heap (docs/benchmarks.md, "What was tried":
+# thresholds keep them in the heap (docs/decisions.md, "What was tried":
 # about 30 -> 19 ms per forward pass, the same memory after the worst-case
 # images). glibc reads them at start, so they cannot live in gunicorn.conf.py.
 ENV PATH=/opt/venv/bin:$PATH \

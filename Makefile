@@ -90,8 +90,19 @@ k8s-check: $(K8S_VENV)/.installed
 	  $(filter-out deploy/k8s/kustomization.yaml,$(wildcard deploy/k8s/*.yaml))
 	$(K8S_VENV)/bin/checkov --quiet --compact --skip-download --framework kubernetes --directory deploy/k8s
 
-bench: $(VENV)/.dev-installed
-	$(BIN)/python bench/run_all.py
+$(VENV)/.bench-installed: requirements/bench.txt $(VENV)/.dev-installed
+	$(BIN)/pip install -r requirements/bench.txt
+	touch $@
+
+# The commit `make bench` compares with (any git ref), checked out into a
+# temporary git worktree for the run.
+BASELINE ?= b7a9b89
+QUICK ?=
+
+## bench: the benchmarks into docs/benchmarks.md, beside BASELINE and a plain FastAPI service
+## (QUICK=1: the smoke run, about 2 minutes; the full run stays under 15)
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/run_all.py --baseline $(BASELINE) $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -29,7 +29,7 @@ def resize_and_crop(image: Image.Image, metadata: CropShape) -> Image.Image:
     Only the part of `image` that ends up in the square is resampled: the
     square is mapped back to the image's coordinates and resized on its own,
     with the same scale and sampling positions as resizing the whole image
-    then cropping (same result within rounding, ~40% less work; bench/).
+    then cropping (same result within rounding, ~40% less work; docs/decisions.md).
     """
     width, height = image.size
     scale = metadata.resize_size / min(width, height)

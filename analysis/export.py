@@ -9,8 +9,8 @@ centre crop of 224/256 of the short side, bicubic, pixels scaled by
 ImageNet mean/std on real photographs.
 
 The file holds the graph optimised for CPU inference (`to_torchscript`); the
-graph as traced (`plain_torchscript`) is kept for the test and the benchmark
-that compare the two.
+graph as traced (`plain_torchscript`) is kept for the test that compares the
+two (tests/analysis/test_graph.py; their timing: docs/decisions.md).
 """
 
 import copy
@@ -73,7 +73,7 @@ def plain_torchscript(network: torch.nn.Module, metadata: ModelMetadata) -> byte
     """The network as it comes, traced and frozen, with its metadata inside.
 
     Not what is served: the reference `to_torchscript`'s graph is checked and
-    timed against (tests/analysis/test_graph.py, bench/graph.py).
+    timed against (tests/analysis/test_graph.py, docs/decisions.md).
     """
     example = torch.zeros(1, 3, metadata.input_size, metadata.input_size)
     return _trace_and_save(network, example, metadata)

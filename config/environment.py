@@ -318,7 +318,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
     # --- glibc, read when a process starts --------------------------------------------
     Variable("MALLOC_MMAP_THRESHOLD_", "glibc's (adaptive)",
              "fixed, it keeps the forward pass's buffers in the heap between requests (about "
-             "30 → 19 ms per forward pass, docs/benchmarks.md); `make run` sets the image's "
+             "30 → 19 ms per forward pass, docs/decisions.md); `make run` sets the image's "
              "value too; keep it outside the image",
              read_by=(GLIBC,), image="33554432"),
     Variable("MALLOC_TRIM_THRESHOLD_", "glibc's (adaptive)",

@@ -171,7 +171,7 @@ def _freeze_heap() -> None:
     """Moves everything the master built out of the garbage collector's reach.
 
     The workers inherit some 450k objects (Django, torch, the model); a full
-    collection walking them pauses a request for ~250 ms (bench/), and
+    collection walking them pauses a request for ~250 ms (docs/decisions.md), and
     touching them would un-share their copy-on-write pages.
     """
     import gc

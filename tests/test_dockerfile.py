@@ -185,7 +185,7 @@ def test_production_settings_and_gunicorn_are_the_entrypoint():
 
 
 def test_the_image_and_make_run_use_the_malloc_thresholds_the_bench_measured():
-    # MALLOC_TUNED lives in the support package, which bench/alternatives.py measures with.
+    # MALLOC_TUNED lives in the support package, with which the bench serves.
     env = env_values(final_stage())
     for name, value in MALLOC_TUNED.items():
         assert env[name] == value
@@ -223,7 +223,7 @@ def test_no_secret_is_set_in_any_layer():
         ".venv/bin/python",
         "db.sqlite3",
         "tests/conftest.py",
-        "bench/common.py",
+        "bench/harness.py",
         "inference_api/testing/servers.py",
         "inference_api/__pycache__/x.pyc",
     ],

@@ -9,5 +9,5 @@ imports this package). The production image leaves it out (.dockerignore).
 - `services`: PostgreSQL, Redis, Chromium, nginx: skipped locally, failed in CI;
 - `http`: multipart bodies, the analyze URL, raw posts and floods;
 - `corpus`: Pillow's corpus in ../shared/corpus and its manifest;
-- `fuzz`: the mutation harness of tests/e2e/test_fuzz.py and bench/fuzz.py.
+- `fuzz`: the mutation harness of tests/e2e/test_fuzz.py.
 """

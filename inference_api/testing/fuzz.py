@@ -15,8 +15,7 @@ square, or raises one of our ApiErrors with a 4xx status; and the same
 checks run in this process (`imaging.prepare`) come to the same verdict,
 raising nothing but a refusal. Any other exception, a 5xx or a verdict that
 differs is a bug. The test's run is short and
-derandomized (tests/e2e/test_fuzz.py); `bench/fuzz.py --minutes N` runs the
-same harness for longer. Import it after Django is set up.
+derandomized (tests/e2e/test_fuzz.py). Import it after Django is set up.
 """
 
 import struct

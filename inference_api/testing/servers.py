@@ -29,8 +29,9 @@ GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
 MIB = 1024 * 1024
 # glibc's malloc with fixed thresholds: allocations under 32 MiB come from the
 # heap and are reused, and up to 128 MiB of free heap is kept instead of being
-# returned at once. bench/alternatives.py measures it against the defaults;
-# the Dockerfile and `make run` set the same values (tests/test_dockerfile.py).
+# returned at once (measured against the defaults: docs/decisions.md); the
+# Dockerfile and `make run` set the same values (tests/test_dockerfile.py),
+# and the bench serves with them.
 MALLOC_TUNED = {
     "MALLOC_MMAP_THRESHOLD_": str(32 * MIB),
     "MALLOC_TRIM_THRESHOLD_": str(128 * MIB),
@@ -233,9 +234,17 @@ def stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def gunicorn_server(
-    env: dict | None = None, workers: int = 2, threads: int = 1, args: tuple[str, ...] = ()
+    env: dict | None = None,
+    workers: int = 2,
+    threads: int = 1,
+    args: tuple[str, ...] = (),
+    checkout: Path = REPO,
 ) -> Iterator[LiveServer]:
-    """Run the app under gunicorn on a free loopback port for the duration."""
+    """Run the app under gunicorn on a free loopback port for the duration.
+
+    `checkout` is the source tree served (another worktree of the project,
+    run by this interpreter: the bench's baseline); by default this one.
+    """
     with tempfile.TemporaryDirectory(prefix="live-") as tmpdir:
         tmp = Path(tmpdir)
         with _database(tmp) as database_url:
@@ -244,15 +253,16 @@ def gunicorn_server(
             full_env.setdefault("GUNICORN_THREADS", str(threads))
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=REPO,
+                cwd=checkout,
                 env=full_env,
                 check=True,
             )
             port = free_port()
             log_path = tmp / "server.log"
             command = [str(BIN / "gunicorn")]
-            if GUNICORN_CONF.exists():
-                command += ["-c", str(GUNICORN_CONF)]
+            conf = checkout / GUNICORN_CONF.relative_to(REPO)
+            if conf.exists():
+                command += ["-c", str(conf)]
             command += [
                 "--bind",
                 f"127.0.0.1:{port}",
@@ -266,7 +276,7 @@ def gunicorn_server(
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
                     command,
-                    cwd=REPO,
+                    cwd=checkout,
                     env=full_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -1,7 +1,7 @@
 """Fuzzing the validation-and-decode path with mutations of real files.
 
 The harness (seeds, structure-aware mutations, the offline analyze and the
-in-process verdict) is inference_api.testing.fuzz, shared with bench/fuzz.py;
+in-process verdict) is inference_api.testing.fuzz;
 its docstring states the property. The test's run is short and derandomized.
 """
 
