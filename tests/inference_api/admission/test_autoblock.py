@@ -6,14 +6,13 @@ from http import HTTPStatus
 
 import pytest
 from django.core.cache import cache
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from inference_api.admission import autoblock
 from inference_api.models import BlockedClient, FlaggedUpload
+from inference_api.testing.factories import image_upload, use_tmp_quarantine
 from inference_api.testing.http import ANALYZE
 from inference_api.testing.images.uploads import encode, png_declaring
-from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +46,7 @@ def clock(monkeypatch):
 
 
 def send(client, payload: bytes, ip: str):
-    upload = SimpleUploadedFile("x.png", payload, content_type="image/png")
+    upload = image_upload(data=payload, name="x.png")
     return client.post(ANALYZE, {"file": upload}, REMOTE_ADDR=ip)
 
 

@@ -5,6 +5,7 @@ The browser's own enforcement is tests/e2e/test_cors_browser.py.
 
 import pytest
 
+from inference_api.testing.factories import image_upload
 from inference_api.testing.http import ANALYZE
 
 ALLOWED = "https://app.example.com"
@@ -82,7 +83,7 @@ def test_a_hostile_page_cannot_spend_its_visitors_budget_or_get_them_blocked(cli
         )
         for _ in range(6)
     ]
-    own = client.post(ANALYZE, {"file": upload_file(encode("PNG"))}, REMOTE_ADDR=visitor)
+    own = client.post(ANALYZE, {"file": image_upload()}, REMOTE_ADDR=visitor)
 
     assert {r.status_code for r in answers} == {403}
     assert {r.json()["code"] for r in answers} == {"origin_not_allowed"}

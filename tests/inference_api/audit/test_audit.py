@@ -14,7 +14,7 @@ from inference_api.audit.inflight import WORKER_DIED
 from inference_api.facts import Story
 from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
-from tests.inference_api.audit_support import make_record
+from inference_api.testing.factories import make_record
 
 pytestmark = pytest.mark.django_db
 

@@ -17,6 +17,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
 from inference_api import errors
 from inference_api.models import AuditLog, FlaggedUpload
+from inference_api.testing.factories import image_upload
 from inference_api.testing.http import ANALYZE, assert_refused, upload_file
 from inference_api.testing.images.uploads import CONTENT_TYPES, encode
 from inference_api.upload.body import CappedBodyStream, CappedMemoryUploadHandler
@@ -113,7 +114,7 @@ def test_a_capped_body_stream_ends_where_a_short_body_ends():
 def test_a_declared_length_over_the_cap_is_refused_before_reading(client, settings):
     settings.MAX_UPLOAD_BYTES = 100_000
     response = client.post(
-        ANALYZE, {"file": upload_file(encode("PNG"))}, CONTENT_LENGTH=str(100_000 + 17 * 1024)
+        ANALYZE, {"file": image_upload()}, CONTENT_LENGTH=str(100_000 + 17 * 1024)
     )
     assert_refused(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
     audit = only_audit_row()

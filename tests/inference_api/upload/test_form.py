@@ -13,12 +13,12 @@ import pytest
 
 from inference_api import errors
 from inference_api.models import AuditLog, FlaggedUpload
+from inference_api.testing.factories import image_upload
 from inference_api.testing.http import (
     ANALYZE,
     MULTIPART_TYPE,
     assert_refused,
     multipart,
-    upload_file,
 )
 from inference_api.testing.images.photos import jpeg
 from inference_api.testing.images.uploads import CONTENT_TYPES, NOT_IMAGES, encode, gif_bytes
@@ -166,25 +166,25 @@ def test_an_empty_raw_body_is_told_to_send_an_image(client):
 def test_a_request_without_a_file_is_refused(client):
     assert_refused(client.post(ANALYZE, {}), HTTPStatus.BAD_REQUEST, "no_file")
     assert_refused(client.post(ANALYZE, {"file": "not a file"}), HTTPStatus.BAD_REQUEST, "no_file")
-    response = client.post(ANALYZE, {"image": upload_file(encode("PNG"))})
+    response = client.post(ANALYZE, {"image": image_upload()})
     assert_refused(response, HTTPStatus.BAD_REQUEST, "no_file")
     assert AuditLog.objects.filter(outcome="no_file").count() == 3
 
 
 @pytest.mark.parametrize("count", [2, 3])
 def test_more_than_one_file_is_refused(client, count):
-    files = [upload_file(encode("PNG")) for _ in range(count)]
+    files = [image_upload() for _ in range(count)]
     assert_refused(client.post(ANALYZE, {"file": files}), HTTPStatus.BAD_REQUEST, "too_many_files")
     assert AuditLog.objects.get().outcome == "too_many_files"
     assert not FlaggedUpload.objects.exists()
 
 
 def test_two_files_under_different_names_are_refused(client):
-    fields = {"file": upload_file(encode("PNG")), "other": upload_file(encode("PNG"))}
+    fields = {"file": image_upload(), "other": image_upload()}
     response = client.post(ANALYZE, fields)
     assert_refused(response, HTTPStatus.BAD_REQUEST, "too_many_files")
 
 
 def test_a_field_besides_the_file_is_refused(client):
-    response = client.post(ANALYZE, {"file": upload_file(encode("PNG")), "callback": "http://x"})
+    response = client.post(ANALYZE, {"file": image_upload(), "callback": "http://x"})
     assert_refused(response, HTTPStatus.BAD_REQUEST, "malformed_request")

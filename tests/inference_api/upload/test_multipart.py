@@ -10,8 +10,8 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.test import Client
 
 from inference_api import errors
-from inference_api.testing.http import ANALYZE, assert_refused, upload_file
-from inference_api.testing.images.uploads import encode
+from inference_api.testing.factories import image_upload
+from inference_api.testing.http import ANALYZE, assert_refused
 from inference_api.upload.body import CappedMemoryUploadHandler
 from inference_api.upload.multipart import parse_form
 
@@ -174,7 +174,7 @@ def test_too_many_fields_are_refused_while_parsing(client):
 
 @pytest.mark.django_db
 def test_an_oversized_text_field_is_refused_while_parsing(client):
-    response = client.post(ANALYZE, {"note": "x" * 70_000, "file": upload_file(encode("PNG"))})
+    response = client.post(ANALYZE, {"note": "x" * 70_000, "file": image_upload()})
     assert_refused(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
 
 
