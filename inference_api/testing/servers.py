@@ -23,6 +23,8 @@ from urllib.parse import urlparse, urlunparse
 
 import requests
 
+from . import lanes
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
@@ -236,6 +238,7 @@ def gunicorn_server(
     env: dict | None = None, workers: int = 2, threads: int = 1, args: tuple[str, ...] = ()
 ) -> Iterator[LiveServer]:
     """Run the app under gunicorn on a free loopback port for the duration."""
+    lanes.require("live", "gunicorn")
     with tempfile.TemporaryDirectory(prefix="live-") as tmpdir:
         tmp = Path(tmpdir)
         with _database(tmp) as database_url:
@@ -283,6 +286,7 @@ def gunicorn_server(
 @contextmanager
 def moto_server(port: int, log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
     """An S3-compatible server (moto's server mode) on `host`:`port`; yields its URL."""
+    lanes.require("live", "moto's S3 server")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(BIN / "moto_server"), "-H", host, "-p", str(port)],
