@@ -17,7 +17,7 @@ endif
 # glibc thresholds the Dockerfile sets too (see the comment there).
 MALLOC_ENV := MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=134217728
 
-.PHONY: run test lint readme bench system-deps migrate model clean image-test k8s-check
+.PHONY: run test test-fast lint readme bench system-deps migrate model clean image-test k8s-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ run: migrate model
 ## test: set up, then run the whole suite
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the quick lane, under 2 minutes: what needs no live server, browser or container
+## and is not slow (the markers; tests/conftest.py fails a test that starts one unmarked)
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m "not live and not browser and not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

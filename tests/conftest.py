@@ -11,8 +11,61 @@ from django.core.files.storage import storages
 from PIL import Image
 
 from inference_api.admission.plans import forget_plans
-from inference_api.testing import corpus, services
+from inference_api.testing import corpus, lanes, services
 from inference_api.testing.http import ANALYZE, upload_file
+
+# The fixtures that start a server or a browser, and the marker a test using one must carry.
+# (The functions that start them, in inference_api.testing, check the same at run time.)
+MARKED_FIXTURES = {
+    "live_server": "live",
+    "require_nginx": "live",
+    "require_chromium": "browser",
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Fail the collection when a test uses a server's or a browser's fixture without its marker.
+
+    `make test-fast` selects by marker: an unmarked one would start the
+    server in the quick lane.
+    """
+    unmarked = [
+        f"{item.nodeid} uses {fixture} but is not marked {marker}"
+        for item in items
+        for fixture, marker in MARKED_FIXTURES.items()
+        if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("tests without their marker:\n  " + "\n  ".join(unmarked))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    """Before a test's fixtures start anything, tell the support package the test's markers."""
+    lanes.running(marker.name for marker in item.iter_markers())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem) -> None:
+    lanes.running(None)
+
+
+# A test over this (its call alone, on an idle machine a few seconds less) belongs in `slow`.
+SLOW_SECONDS = 5.0
+_unmarked_slow: list[str] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call" and report.duration > SLOW_SECONDS and "slow" not in report.keywords:
+        _unmarked_slow.append(f"{report.duration:.1f}s {report.nodeid}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the tests that took long without the `slow` marker (the quick lane runs them)."""
+    if _unmarked_slow:
+        terminalreporter.section(f"over {SLOW_SECONDS:.0f} s without the slow marker")
+        for line in _unmarked_slow:
+            terminalreporter.line(line)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ imports this package). The production image leaves it out (.dockerignore).
 - `images`: the uploads both build (honest, hostile, costly, photographs);
 - `servers`: gunicorn (and moto) on loopback, and what /proc says of them;
 - `services`: PostgreSQL, Redis, Chromium, nginx: skipped locally, failed in CI;
-- `http`: multipart bodies, the analyze URL, raw posts and floods;
+- `http`: multipart bodies, the analyze URL, raw posts and floods, the error contract;
+- `factories`: audit records and rows, uploads, a test's own quarantine folder;
 - `corpus`: Pillow's corpus in ../shared/corpus and its manifest;
 - `fuzz`: the mutation harness of tests/e2e/test_fuzz.py.
 """

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import lanes
 from .servers import cpu_seconds, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +106,7 @@ class Balancer:
             raise RuntimeError(checked.stderr)
 
     def start(self, serving: set[str]) -> None:
+        lanes.require("live", "nginx")
         self.run_dir.chmod(0o755)  # nginx's workers (nobody) create their buffer folders here
         self.static_root.mkdir(mode=0o755, exist_ok=True)
         self._write(serving)

@@ -42,6 +42,22 @@ def multipart(data: bytes, content_type: str | None, filename: str) -> bytes:
     return head + data + f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
+def assert_refused(response, status: int, code: str, message: str | None = None) -> dict:
+    """Assert that a test client's `response` is a refusal as the error contract says; its body.
+
+    `status`, and a JSON body of exactly a person's message (`message` when
+    given; never a traceback), the stable `code` and the request id the
+    X-Request-ID header carries.
+    """
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body == {"error": body["error"], "code": code, "request_id": response["X-Request-ID"]}
+    assert body["error"] and "Traceback" not in body["error"]
+    if message is not None:
+        assert body["error"] == message
+    return body
+
+
 MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 

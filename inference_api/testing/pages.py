@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from . import lanes
 from .services import CHROMIUM_ARGS
 
 
@@ -36,6 +37,7 @@ def page_server(root: Path) -> Iterator[str]:
 @contextmanager
 def chromium(executable: str) -> Iterator:
     """Debian's Chromium, headless, driven by Playwright (which never downloads a browser)."""
+    lanes.require("browser", "Chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from . import lanes
 from .netns import Host
 from .servers import BIN, GUNICORN_CONF, REPO, worker_pids
 
@@ -45,6 +46,7 @@ class Replica:
         Each start is a new pod: a VAR_DIR (and model cache) of its own, empty,
         as a pod's emptyDir is, so a model is always fetched and checked anew.
         """
+        lanes.require("live", "a replica (gunicorn)")
         self.env.update(changes)
         self.starts += 1
         log_path = self.log_dir / f"{self.name}-{self.starts}.log"

@@ -23,6 +23,8 @@ from urllib.parse import urlparse, urlunparse
 
 import requests
 
+from . import lanes
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GUNICORN_CONF = REPO / "config" / "gunicorn.conf.py"
@@ -245,6 +247,7 @@ def gunicorn_server(
     `checkout` is the source tree served (another worktree of the project,
     run by this interpreter: the bench's baseline); by default this one.
     """
+    lanes.require("live", "gunicorn")
     with tempfile.TemporaryDirectory(prefix="live-") as tmpdir:
         tmp = Path(tmpdir)
         with _database(tmp) as database_url:
@@ -293,6 +296,7 @@ def gunicorn_server(
 @contextmanager
 def moto_server(port: int, log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
     """An S3-compatible server (moto's server mode) on `host`:`port`; yields its URL."""
+    lanes.require("live", "moto's S3 server")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(BIN / "moto_server"), "-H", host, "-p", str(port)],

@@ -14,6 +14,9 @@ import pytest
 
 from inference_api.testing.servers import REPO, free_port, moto_server, s3_client
 
+# moto runs as a server process, reached over HTTP.
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
 BUCKET = "models"
 KEY_ID = "test-access-key"
 SECRET = "test-secret-key"

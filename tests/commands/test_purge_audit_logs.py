@@ -9,10 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
-from tests.inference_api.audit_support import (
+from inference_api.testing.factories import (
     HOSTILE_BYTES,
+    audited,
     hostile_record,
     make_record,
     stored_files,
@@ -28,7 +28,7 @@ def quarantine(settings, tmp_path):
 
 
 def _audit(record, age_days: float, status=HTTPStatus.UNPROCESSABLE_ENTITY) -> AuditLog:
-    trail.audit(record.story(status, 1.0))
+    audited(record, status)
     row = AuditLog.objects.get(request_id=record.request_id)
     AuditLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=age_days))
     return row

@@ -6,8 +6,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from inference_api.audit import trail
-from tests.inference_api.audit_support import HOSTILE_BYTES, hostile_record, use_tmp_quarantine
+from inference_api.testing.factories import (
+    HOSTILE_BYTES,
+    audited,
+    hostile_record,
+    use_tmp_quarantine,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +25,7 @@ def test_it_counts_flagged_uploads_and_bytes_by_reason(settings, tmp_path):
         hostile_record(outcome="invalid_image"),  # the same bytes: one file
         hostile_record(HOSTILE_BYTES + b"x", outcome="decompression_bomb"),
     ]:
-        trail.audit(record.story(HTTPStatus.UNPROCESSABLE_ENTITY, 1.0))
+        audited(record, HTTPStatus.UNPROCESSABLE_ENTITY)
     out = StringIO()
 
     call_command("quarantine_stats", stdout=out)

@@ -289,6 +289,7 @@ def test_a_decode_is_stopped_before_gunicorn_kills_its_worker():
     assert float(CONFIG["DECODE_CPU_SECONDS"]) <= float(CONFIG["DECODE_WALL_SECONDS"])
 
 
+@pytest.mark.slow  # a child process imports the production settings: 8 s on an idle machine
 def test_the_production_settings_accept_the_configmap_and_the_secrets_keys():
     """Every value parses as the app parses it: a typo here would crash every pod."""
     env = {"PATH": os.environ["PATH"], **CONFIG, **example_secret()["stringData"]}

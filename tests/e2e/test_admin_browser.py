@@ -18,9 +18,9 @@ from django.contrib.auth.models import Permission, User
 from PIL import Image
 
 from inference_api.models import BlockedClient, FlaggedUpload
+from inference_api.testing.factories import use_tmp_quarantine
 from inference_api.testing.servers import eventually
 from inference_api.testing.services import CHROMIUM_ARGS
-from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 

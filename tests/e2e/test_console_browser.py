@@ -23,10 +23,10 @@ from django.utils import timezone
 from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
+from inference_api.testing.factories import audit_rows_create, use_tmp_quarantine
 from inference_api.testing.images.uploads import png_declaring
 from inference_api.testing.pages import chromium, log_in, with_policy
 from inference_api.testing.servers import eventually
-from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -78,19 +78,17 @@ def add_history() -> None:
         (404, "not_found"),
         (503, "overloaded"),
     ]
-    AuditLog.objects.bulk_create(
-        AuditLog(
-            created_at=now - timedelta(minutes=37 * n),
-            request_id=f"history-{n}",
-            client_ip=f"192.0.2.{100 + n % 5}",
-            client_key=f"192.0.2.{100 + n % 5}",
-            path="/api/v1/analyze/",
-            status=outcomes[n % len(outcomes)][0],
-            outcome=outcomes[n % len(outcomes)][1],
-            latency_ms=40,
-            count=1 + n % 3,
-        )
-        for n in range(38)
+    audit_rows_create(
+        38,
+        lambda n: {
+            "created_at": now - timedelta(minutes=37 * n),
+            "request_id": f"history-{n}",
+            "client_ip": f"192.0.2.{100 + n % 5}",
+            "status": outcomes[n % len(outcomes)][0],
+            "outcome": outcomes[n % len(outcomes)][1],
+            "count": 1 + n % 3,
+        },
+        latency_ms=40,
     )
 
 

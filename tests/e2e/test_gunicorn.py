@@ -40,6 +40,7 @@ def setting(output: str, name: str) -> str:
     raise AssertionError(f"{name} not printed")
 
 
+@pytest.mark.slow  # gunicorn loads its whole config: 5 s on an idle machine
 def test_workers_threads_and_timeouts_come_from_the_environment():
     result = printed_config(
         WEB_CONCURRENCY="3", GUNICORN_THREADS="4", GUNICORN_TIMEOUT="45", GUNICORN_KEEPALIVE="7"
@@ -57,6 +58,7 @@ def test_workers_threads_and_timeouts_come_from_the_environment():
     assert setting(out, "control_socket_disable") == "True"
 
 
+@pytest.mark.slow  # gunicorn loads its whole config: 5 s on an idle machine
 def test_the_defaults_are_one_sync_worker_on_loopback():
     out = printed_config().stdout
     assert setting(out, "workers") == "1"

@@ -33,6 +33,7 @@ def get(server: LiveServer, path: str, headers: dict, source: str = "127.0.0.1")
     return response
 
 
+@pytest.mark.slow  # gunicorn loads its whole config twice: 9 s on an idle machine
 def test_gunicorn_takes_no_path_headers_and_trusts_the_app_s_proxies():
     out = printed_config(TRUSTED_PROXIES="10.0.0.1/8, fd00::/8").stdout
     assert setting(out, "forwarder_headers") == "[]"

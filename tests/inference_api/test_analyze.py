@@ -7,8 +7,6 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from inference_api.testing.http import ANALYZE
-
 
 def jpeg_of(name: str) -> bytes:
     buffer = io.BytesIO()
@@ -36,20 +34,3 @@ def test_it_classifies_a_photo_with_the_documented_body(post_upload, exported_mo
     assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"] > 0
 
 
-@pytest.mark.django_db
-def test_get_is_refused_with_the_error_contract(client):
-    response = client.get(ANALYZE)
-    assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    body = response.json()
-    assert body == {
-        "error": body["error"],
-        "code": "method_not_allowed",
-        "request_id": response["X-Request-ID"],
-    }
-
-
-@pytest.mark.django_db
-def test_an_unknown_path_is_a_json_404(client):
-    response = client.get("/api/v1/nothing-here/")
-    assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json()["code"] == "not_found"

@@ -70,12 +70,19 @@ def test_a_free_slot_is_taken_without_waiting(slots):
 def test_a_waiting_request_gets_a_slot_freed_within_its_wait(slots):
     slots.INFERENCE_QUEUE_TIMEOUT = 2.0
     holder = Holder(2).__enter__()
-    threading.Timer(0.2, holder.release.set).start()
+    release = threading.Timer(0.2, holder.release.set)
+    started = time.monotonic()
+    release.start()
     try:
         with inference_slot():
-            pass
+            waited = time.monotonic() - started
+            # The slot is one the holders gave back, not a third one.
+            assert holder.release.is_set()
+            assert in_flight() <= 2
     finally:
+        release.cancel()
         holder.__exit__()
+    assert 0.15 <= waited < 2.0
 
 
 def test_slots_are_released_when_the_forward_pass_raises(slots):

@@ -114,9 +114,10 @@ def test_each_request_gets_its_own_id_and_a_client_cannot_choose_it(crash_client
     assert first["X-Request-ID"] != second["X-Request-ID"]
 
 
-def test_an_unknown_path_is_a_json_404(client, settings):
+@pytest.mark.parametrize("path", ["/no/such/page", "/api/v1/nothing-here/"])
+def test_an_unknown_path_is_a_json_404(client, settings, path):
     settings.DEBUG = False
-    response = client.get("/no/such/page")
+    response = client.get(path)
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response.json() == {
         "error": errors.NotFound.message,
@@ -128,7 +129,12 @@ def test_an_unknown_path_is_a_json_404(client, settings):
 def test_a_wrong_method_on_the_api_is_a_json_405(client):
     response = client.get("/api/v1/analyze/")
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    assert response.json()["code"] == "method_not_allowed"
+    body = response.json()
+    assert body == {
+        "error": body["error"],
+        "code": "method_not_allowed",
+        "request_id": response["X-Request-ID"],
+    }
 
 
 @pytest.mark.parametrize("accept", ["text/html", "image/png", "application/xml;q=1, text/*"])

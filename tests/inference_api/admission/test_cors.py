@@ -8,6 +8,7 @@ from django.db.models import Sum
 
 from inference_api import errors, outcomes
 from inference_api.models import AuditLog
+from inference_api.testing.factories import image_upload
 from inference_api.testing.http import ANALYZE
 
 ALLOWED = "https://app.example.com"
@@ -99,7 +100,7 @@ def test_a_hostile_page_cannot_spend_its_visitors_budget_or_get_them_blocked(cli
         )
         for _ in range(6)
     ]
-    own = client.post(ANALYZE, {"file": upload_file(encode("PNG"))}, REMOTE_ADDR=visitor)
+    own = client.post(ANALYZE, {"file": image_upload()}, REMOTE_ADDR=visitor)
 
     assert {r.status_code for r in answers} == {403}
     assert {r.json()["code"] for r in answers} == {"origin_not_allowed"}

@@ -192,7 +192,8 @@ def test_it_fails_open_when_configured_and_still_logs_it(settings, caplog):
 
 def test_the_dummy_cache_counts_nothing_so_a_system_check_forbids_it(settings):
     # Documented here because it is the silent way to lose rate limiting:
-    # the check lives in inference_api.operations.checklist (tests/inference_api/test_checklist.py).
+    # the check lives in inference_api.operations.checklist
+    # (tests/inference_api/operations/test_checklist.py).
     settings.CACHES = {
         **settings.CACHES,
         "ratelimit": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},

@@ -14,9 +14,11 @@ from inference_api.audit.inflight import WORKER_DIED
 from inference_api.context import RequestRecord
 from inference_api.models import AuditLog, FlaggedUpload, UsageDay
 from inference_api.testing import services as test_services
-from tests.inference_api.audit_support import make_record
+from inference_api.testing.factories import make_record
 
 pytestmark = pytest.mark.django_db
+
+TOO_MANY = HTTPStatus.TOO_MANY_REQUESTS
 
 
 def test_it_writes_one_row_with_the_facts_of_an_accepted_request():
@@ -33,7 +35,7 @@ def test_it_writes_one_row_with_the_facts_of_an_accepted_request():
         model_version="1.0.0",
     )
 
-    trail.audit(record.story(HTTPStatus.OK, 42.123456))
+    trail.audit(record.finished(HTTPStatus.OK, 42.123456))
 
     row = AuditLog.objects.get()
     assert row.request_id == record.request_id
@@ -67,7 +69,7 @@ def test_it_writes_one_row_with_the_facts_of_an_accepted_request():
 def test_it_writes_one_row_for_each_refusal(outcome, status):
     record = make_record(outcome=outcome, bytes_received=10)
 
-    trail.audit(record.story(status, 1.0))
+    trail.audit(record.finished(status, 1.0))
 
     row = AuditLog.objects.get()
     assert (row.outcome, row.status, row.count) == (outcome, status, 1)
@@ -80,12 +82,12 @@ def test_it_writes_one_row_for_each_refusal(outcome, status):
 def test_a_flood_of_rate_limited_requests_costs_two_updates_each():
     # One for the aggregated audit row, one for the day's usage row: bounded, never an INSERT.
     first = make_record(outcome="rate_limited")
-    trail.audit(first.story(HTTPStatus.TOO_MANY_REQUESTS, 1.0))
+    trail.audit(first.finished(HTTPStatus.TOO_MANY_REQUESTS, 1.0))
 
     with CaptureQueriesContext(connection) as queries:
         for _ in range(199):
             record = make_record(outcome="rate_limited")
-            trail.audit(record.story(HTTPStatus.TOO_MANY_REQUESTS, 1))
+            trail.audit(record.finished(HTTPStatus.TOO_MANY_REQUESTS, 1))
 
     row = AuditLog.objects.get()
     assert (row.outcome, row.count, row.request_id) == ("rate_limited", 200, first.request_id)
@@ -100,12 +102,12 @@ def test_it_keeps_one_counted_row_per_client_per_window(monkeypatch):
     start = timezone.now()
     for ip in ["198.51.100.1", "198.51.100.1", "198.51.100.2"]:
         trail.audit(
-            make_record(outcome="rate_limited", client_ip=ip).story(HTTPStatus.TOO_MANY_REQUESTS, 1)
+            make_record(outcome="rate_limited", client_ip=ip).finished(TOO_MANY, 1)
         )
     later = start + timedelta(seconds=trail.AGGREGATE_WINDOW_SECONDS)
     monkeypatch.setattr(timezone, "now", lambda: later)
     trail.audit(
-        make_record(outcome="rate_limited", client_ip="198.51.100.1").story(
+        make_record(outcome="rate_limited", client_ip="198.51.100.1").finished(
             HTTPStatus.TOO_MANY_REQUESTS, 1
         )
     )
@@ -117,7 +119,7 @@ def test_it_keeps_one_counted_row_per_client_per_window(monkeypatch):
 def test_it_counts_an_ipv6_subnet_as_one_client():
     for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:3::1"]:
         trail.audit(
-            make_record(outcome="rate_limited", client_ip=ip).story(HTTPStatus.TOO_MANY_REQUESTS, 1)
+            make_record(outcome="rate_limited", client_ip=ip).finished(TOO_MANY, 1)
         )
 
     counts = sorted(AuditLog.objects.values_list("client_key", "count"))
@@ -130,7 +132,7 @@ def test_it_counts_an_ipv6_subnet_as_one_client():
 )
 def test_cheap_refusals_are_counted_too(outcome, status):
     for _ in range(5):
-        trail.audit(make_record(outcome=outcome).story(status, 1))
+        trail.audit(make_record(outcome=outcome).finished(status, 1))
 
     row = AuditLog.objects.get()
     assert (row.outcome, row.status, row.count) == (outcome, status, 5)
@@ -147,7 +149,7 @@ def test_it_truncates_what_the_client_sent_and_keeps_a_bad_address_out():
         api_key_id="k" * 400,
     )
 
-    trail.audit(record.story(HTTPStatus.BAD_REQUEST, 1))
+    trail.audit(record.finished(HTTPStatus.BAD_REQUEST, 1))
 
     row = AuditLog.objects.get()
     assert row.client_ip == "0.0.0.0"
@@ -162,7 +164,7 @@ def test_a_failed_write_never_raises_and_logs_the_whole_row(caplog):
     record = make_record(outcome="ok", top_label="tabby", top_score=0.5)
 
     with caplog.at_level(logging.ERROR, logger="inference_api.audit.trail"):
-        trail.audit(record.story(HTTPStatus.OK, 3.0))
+        trail.audit(record.finished(HTTPStatus.OK, 3.0))
 
     with connection.cursor() as cursor:
         cursor.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
@@ -191,14 +193,14 @@ def test_an_accepted_request_is_written_after_its_connection_died(caplog):
     record = make_record(outcome="ok")
 
     with caplog.at_level(logging.ERROR, logger="inference_api.audit.trail"):
-        trail.audit(record.story(HTTPStatus.OK, 1.0))
+        trail.audit(record.finished(HTTPStatus.OK, 1.0))
 
     assert AuditLog.objects.filter(request_id=record.request_id).count() == 1
     assert not [r for r in caplog.records if "audit row lost" in r.getMessage()]
 
 
 def test_a_request_whose_worker_died_is_written_by_the_master():
-    arrival = make_record(outcome="ok").story(HTTPStatus.OK).arrival
+    arrival = make_record(outcome="ok").finished(HTTPStatus.OK).arrival
 
     trail.audit(RequestRecord(arrival=arrival, outcome=WORKER_DIED))
 
@@ -209,11 +211,12 @@ def test_a_request_whose_worker_died_is_written_by_the_master():
 def test_a_request_its_worker_audited_before_dying_is_not_written_twice():
     """Killed between its INSERT and clearing its in-flight record, the worker
     leaves the master a request that is already in the trail."""
-    story = make_record(outcome="ok", top_label="tabby", model_version="v1").story(HTTPStatus.OK)
-    trail.audit(story)
+    served = make_record(outcome="ok", top_label="tabby", model_version="v1")
+    finished = served.finished(HTTPStatus.OK)
+    trail.audit(finished)
 
-    trail.audit(RequestRecord(arrival=story.arrival, outcome=WORKER_DIED))
+    trail.audit(RequestRecord(arrival=finished.arrival, outcome=WORKER_DIED))
 
     assert list(AuditLog.objects.values_list("request_id", "outcome")) == [
-        (story.arrival.request_id, "ok")
+        (finished.arrival.request_id, "ok")
     ]

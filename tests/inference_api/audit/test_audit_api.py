@@ -12,8 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload, QuarantinedFile
+from inference_api.testing.factories import stored_files, use_tmp_quarantine
 from inference_api.testing.http import ANALYZE
-from tests.inference_api.audit_support import stored_files, use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 

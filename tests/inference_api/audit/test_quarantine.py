@@ -5,10 +5,10 @@ from http import HTTPStatus
 
 import pytest
 
-from inference_api.audit import trail
 from inference_api.models import AuditLog, FlaggedUpload, QuarantinedFile
-from tests.inference_api.audit_support import (
+from inference_api.testing.factories import (
     HOSTILE_BYTES,
+    audited,
     hostile_record,
     make_record,
     stored_files,
@@ -26,7 +26,7 @@ def quarantine(settings, tmp_path):
 
 
 def _audit(record, status=HTTPStatus.UNPROCESSABLE_ENTITY):
-    trail.audit(record.story(status, 2.0))
+    audited(record, status, 2.0)
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from django.urls import reverse
 from PIL import Image
 
 from inference_api.models import FlaggedUpload
+from inference_api.testing.factories import use_tmp_quarantine
 from inference_api.testing.images.photos import jpeg
 from inference_api.testing.images.uploads import png_declaring
-from tests.inference_api.audit_support import use_tmp_quarantine
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,9 @@ from inference_api import outcomes
 from inference_api.admission import blocklist
 from inference_api.audit import trail
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
-from tests.inference_api.audit_support import (
+from inference_api.testing.factories import (
     HOSTILE_BYTES,
+    audited,
     hostile_record,
     make_record,
     use_tmp_quarantine,
@@ -28,7 +29,7 @@ def quarantine(settings, tmp_path):
 
 @pytest.fixture
 def flagged() -> FlaggedUpload:
-    trail.audit(hostile_record(client_ip="198.51.100.66").story(HTTPStatus.UNPROCESSABLE_ENTITY, 1))
+    audited(hostile_record(client_ip="198.51.100.66"), HTTPStatus.UNPROCESSABLE_ENTITY)
     return FlaggedUpload.objects.get()
 
 
@@ -47,7 +48,7 @@ def _download_url(upload: FlaggedUpload) -> str:
 
 
 def test_the_audit_log_is_read_only_even_for_a_superuser(admin_client):
-    trail.audit(make_record(outcome="ok").story(200, 1))
+    audited(make_record(outcome="ok"), 200)
     row = AuditLog.objects.get()
     change_url = reverse("admin:inference_api_auditlog_change", args=[row.pk])
 
@@ -63,8 +64,8 @@ def test_the_audit_log_is_read_only_even_for_a_superuser(admin_client):
 
 def test_the_audit_log_list_filters_and_searches_exactly(admin_client):
     wanted = make_record(outcome="invalid_image", client_ip="2001:db8::5", sha256="ab" * 32)
-    trail.audit(wanted.story(422, 1))
-    trail.audit(make_record(outcome="ok").story(200, 1))
+    audited(wanted, 422)
+    audited(make_record(outcome="ok"), 200)
     url = reverse("admin:inference_api_auditlog_changelist")
 
     def listed(**params):
@@ -83,10 +84,10 @@ def test_the_audit_log_list_filters_and_searches_exactly(admin_client):
 
 def test_the_outcome_filter_offers_every_outcome_a_row_can_hold(admin_client):
     died = make_record(outcome=outcomes.WORKER_DIED)
-    trail.audit(died.story(HTTPStatus.INTERNAL_SERVER_ERROR, 1))
+    trail.audit(died.finished(HTTPStatus.INTERNAL_SERVER_ERROR, 1))
     bad_gateway = make_record(outcome=outcomes.http_status(HTTPStatus.BAD_GATEWAY))
-    trail.audit(bad_gateway.story(HTTPStatus.BAD_GATEWAY, 1))
-    trail.audit(make_record(outcome=outcomes.OK).story(HTTPStatus.OK, 1))
+    trail.audit(bad_gateway.finished(HTTPStatus.BAD_GATEWAY, 1))
+    trail.audit(make_record(outcome=outcomes.OK).finished(HTTPStatus.OK, 1))
     url = reverse("admin:inference_api_auditlog_changelist")
 
     page = admin_client.get(url)
@@ -212,12 +213,9 @@ def test_the_big_lists_cost_the_same_few_queries_for_many_rows(
     admin_client, django_assert_max_num_queries
 ):
     for n in range(40):
-        trail.audit(
-            hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n}").story(
-                HTTPStatus.UNPROCESSABLE_ENTITY, 1
-            )
-        )
-        trail.audit(make_record(outcome="ok").story(200, 1))
+        record = hostile_record(HOSTILE_BYTES + bytes([n]), client_ip=f"198.51.100.{n}")
+        audited(record, HTTPStatus.UNPROCESSABLE_ENTITY)
+        audited(make_record(outcome="ok"), 200)
 
     for name in ["auditlog", "flaggedupload"]:
         with django_assert_max_num_queries(10):

@@ -13,11 +13,12 @@ from django.utils import timezone
 
 from analysis import model_store
 from inference_api.admission import blocklist
-from inference_api.audit import trail
 from inference_api.console import overview
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
-from tests.inference_api.audit_support import (
+from inference_api.testing.factories import (
     HOSTILE_BYTES,
+    audit_rows_create,
+    audited,
     hostile_record,
     make_record,
     use_tmp_quarantine,
@@ -51,12 +52,12 @@ def reviewer(client) -> User:
 
 
 def audit(status: int, outcome: str, ip: str = "203.0.113.7", **fields) -> None:
-    trail.audit(make_record(outcome=outcome, client_ip=ip, **fields).story(status, 1))
+    audited(make_record(outcome=outcome, client_ip=ip, **fields), status)
 
 
 def flag(ip: str, n: int = 0, outcome: str = "invalid_image") -> FlaggedUpload:
     record = hostile_record(HOSTILE_BYTES + bytes([n]), outcome=outcome, client_ip=ip)
-    trail.audit(record.story(422, 1))
+    audited(record, 422)
     return FlaggedUpload.objects.get(audit__request_id=record.request_id)
 
 
@@ -159,21 +160,14 @@ def test_the_overview_renders_in_bounded_queries_over_100000_rows(
 ):
     now = timezone.now()
     statuses = (200, 200, 200, 415, 422, 429, 503, 404)
-    AuditLog.objects.bulk_create(
-        (
-            AuditLog(
-                created_at=now - timedelta(seconds=5 * n),
-                request_id=f"r{n}",
-                client_ip=f"198.51.{n % 200}.{n % 250}",
-                client_key=f"198.51.{n % 200}.{n % 250}",
-                path="/api/v1/analyze/",
-                status=statuses[n % len(statuses)],
-                outcome="ok",
-                latency_ms=1,
-            )
-            for n in range(100_000)
-        ),
-        batch_size=5000,
+    audit_rows_create(
+        100_000,
+        lambda n: {
+            "created_at": now - timedelta(seconds=5 * n),
+            "request_id": f"r{n}",
+            "client_ip": f"198.51.{n % 200}.{n % 250}",
+            "status": statuses[n % len(statuses)],
+        },
     )
 
     for window in ("1h", "24h", "7d"):
@@ -191,7 +185,7 @@ def test_api_keys_are_listed_with_their_rows_and_their_admin_page(client, review
     key, _ = APIKey.objects.create_key(name="partner")
     for n in range(2):
         record = hostile_record(HOSTILE_BYTES + bytes([n]), api_key_id=str(key.pk))
-        trail.audit(record.story(422, 1))
+        audited(record, 422)
 
     page = client.get(OVERVIEW, {"window": "1h"})
 

@@ -334,9 +334,16 @@ def test_check_deploy_fails_with_an_in_process_cache_and_several_workers(setting
 
 
 def test_plain_check_does_not_run_the_deploy_items(settings):
+    from django.core.checks import registry
+
     settings.CACHES = {**settings.CACHES, "ratelimit": LOCMEM_CACHE}
     settings.WEB_CONCURRENCY = 2
     call_command("check")  # a development box may still migrate and run
+    plain = {message.id for message in registry.run_checks(tags=["inference_api"])}
+    deploy = registry.run_checks(tags=["inference_api"], include_deployment_checks=True)
+    assert "inference_api.E004" not in plain
+    # The same failing item is there, as a deploy check.
+    assert "inference_api.E004" in {message.id for message in deploy}
 
 
 def test_a_crashing_item_fails_instead_of_passing():

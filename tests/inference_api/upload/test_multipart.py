@@ -1,6 +1,7 @@
 """The API's multipart parser (upload/multipart.py) against Django's own, and its limits."""
 
 import base64
+from http import HTTPStatus
 from io import BytesIO
 
 import pytest
@@ -9,6 +10,8 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.test import Client
 
 from inference_api import errors
+from inference_api.testing.factories import image_upload
+from inference_api.testing.http import ANALYZE, assert_refused
 from inference_api.upload.body import CappedMemoryUploadHandler
 from inference_api.upload.multipart import parse_form
 
@@ -159,9 +162,20 @@ def test_files_over_the_upload_cap_are_refused_with_their_size(settings):
     ],
 )
 def test_the_api_answers_a_malformed_form_400(content_type, raw):
-    response = Client().generic("POST", "/api/v1/analyze/", raw, content_type=content_type)
-    assert response.status_code == 400
-    assert response.json()["code"] == "malformed_request"
+    response = Client().generic("POST", ANALYZE, raw, content_type=content_type)
+    assert_refused(response, HTTPStatus.BAD_REQUEST, "malformed_request")
+
+
+@pytest.mark.django_db
+def test_too_many_fields_are_refused_while_parsing(client):
+    fields = {f"f{i}": "x" for i in range(40)}
+    assert_refused(client.post(ANALYZE, fields), HTTPStatus.BAD_REQUEST, "malformed_request")
+
+
+@pytest.mark.django_db
+def test_an_oversized_text_field_is_refused_while_parsing(client):
+    response = client.post(ANALYZE, {"note": "x" * 70_000, "file": image_upload()})
+    assert_refused(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
 
 
 def test_parts_of_any_kind_count_against_the_limit(settings):

@@ -1,8 +1,11 @@
-"""Every API request is charged before anything expensive or logged, whatever it is.
+"""The gate (admission/gate.py): who may call is decided, and charged, before anything else.
 
-Wrong keys, missing keys, OPTIONS and wrong methods spend the client's limit
-like uploads do, and their answers are counted into one audit row per client,
-outcome and minute: a flood of them costs neither the workers nor the table.
+Before anything about the body: a client flooding the API with oversized or
+malformed uploads spends its rate limit like any other, and a blocked client
+learns nothing about caps. Before anything expensive or logged: wrong keys,
+missing keys, OPTIONS and wrong methods spend the client's limit like uploads
+do, and their answers are counted into one audit row per client, outcome and
+minute, so a flood of them costs neither the workers nor the table.
 """
 
 from http import HTTPStatus
@@ -11,11 +14,16 @@ import pytest
 from django.db.models import Sum
 
 from inference_api import errors, outcomes
+from inference_api.admission.blocklist import blocked_client_create
 from inference_api.models import AuditLog
 from inference_api.testing.http import ANALYZE
 
 WRONG_KEY = "Abcd1234.not-a-key-that-was-ever-issued-00"
 ORIGIN = "https://app.example.com"
+OVERSIZED = {
+    "CONTENT_LENGTH": str(50 * 1024 * 1024),
+    "CONTENT_TYPE": "multipart/form-data; boundary=x",
+}
 
 pytestmark = pytest.mark.django_db
 
@@ -64,17 +72,6 @@ def test_a_missing_key_where_one_is_required_spends_the_limit(client, settings):
     assert statuses(answers) == [HTTPStatus.UNAUTHORIZED] * 2 + [HTTPStatus.TOO_MANY_REQUESTS] * 2
 
 
-def test_other_methods_spend_the_limit_too(client, settings):
-    settings.RATE_LIMIT_PER_IP = "2/m"
-    answers = [client.get(ANALYZE), client.put(ANALYZE), client.get(ANALYZE)]
-
-    assert statuses(answers) == [
-        HTTPStatus.METHOD_NOT_ALLOWED,
-        HTTPStatus.METHOD_NOT_ALLOWED,
-        HTTPStatus.TOO_MANY_REQUESTS,
-    ]
-
-
 def test_a_cors_preflight_is_charged_and_still_answered_with_cors_headers(client, settings):
     settings.RATE_LIMIT_PER_IP = "1/m"
     settings.CORS_ALLOWED_ORIGINS = [ORIGIN]
@@ -87,3 +84,33 @@ def test_a_cors_preflight_is_charged_and_still_answered_with_cors_headers(client
     assert second.status_code == HTTPStatus.TOO_MANY_REQUESTS
     # The refusal is readable by the page: it carries the CORS headers too.
     assert second["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_oversized_uploads_count_against_the_rate_limit(client, settings):
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    statuses = [client.generic("POST", ANALYZE, b"", **OVERSIZED).status_code for _ in range(4)]
+    assert statuses == [413, 413, 429, 429]
+
+
+def test_a_blocked_client_is_refused_before_the_size_is_looked_at(client):
+    blocked_client_create(ip="127.0.0.1", reason="test")
+    response = client.generic("POST", ANALYZE, b"", **OVERSIZED)
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert response.json()["code"] == "blocked"
+
+
+def test_other_methods_spend_the_limit_like_uploads(client, settings):
+    settings.RATE_LIMIT_PER_IP = "2/m"
+    answers = [
+        client.get(ANALYZE),
+        client.put(ANALYZE),
+        client.generic("POST", ANALYZE, b"", **OVERSIZED),
+        client.get(ANALYZE),
+    ]
+
+    assert statuses(answers) == [
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        HTTPStatus.TOO_MANY_REQUESTS,  # the upload's budget is the one the methods spent
+        HTTPStatus.TOO_MANY_REQUESTS,
+    ]

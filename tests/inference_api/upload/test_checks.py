@@ -1,4 +1,8 @@
-"""The upload checks on bytes alone: no request, no database, real Pillow."""
+"""The upload checks (upload/checks.py): on bytes alone, then through the API.
+
+First with no request and no database (real Pillow); then through the API
+with the test client, where each refusal's audit row and quarantine are checked.
+"""
 
 import hashlib
 import io
@@ -12,6 +16,8 @@ from inference_api import errors
 from inference_api.context import Examined
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import configure_pillow, open_image
+from inference_api.models import AuditLog, FlaggedUpload
+from inference_api.testing.http import assert_refused
 from inference_api.testing.images.uploads import (
     CONTENT_TYPES,
     NOT_IMAGES,
@@ -284,3 +290,78 @@ def test_the_checked_upload_carries_the_hash_and_the_declared_name():
     upload = check(data, "image/png", "../../etc/passwd")
     assert upload.sha256 == hashlib.sha256(data).hexdigest()
     assert upload.filename == "../../etc/passwd"
+
+
+# --- through the API: what each answer leaves in the audit and the quarantine -------------
+
+
+def only_audit_row() -> AuditLog:
+    return AuditLog.objects.get()
+
+
+@pytest.mark.django_db
+def test_an_accepted_upload_is_audited_with_its_facts(post_upload, exported_model):
+    payload = encode("WEBP", (120, 80))
+    response = post_upload(payload, "C:\\Users\\me\\holiday.webp", "image/webp")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["image"] == {"format": "WEBP", "width": 120, "height": 80}
+    audit = only_audit_row()
+    assert (audit.status, audit.outcome, audit.detected_format) == (200, "ok", "WEBP")
+    assert (audit.width, audit.height, audit.bytes_received) == (120, 80, len(payload))
+    assert audit.sha256 == hashlib.sha256(payload).hexdigest()
+    assert audit.declared_content_type == "image/webp"
+    assert not FlaggedUpload.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("page.html", NOT_IMAGES["html"]),
+        ("drawing.svg", NOT_IMAGES["svg"]),
+        ("doc.pdf", NOT_IMAGES["pdf"]),
+        ("anim.gif", gif_bytes()),
+        ("scan.tif", tiff_bytes()),
+    ],
+)
+def test_other_formats_sent_as_png_are_refused(post_upload, name, payload):
+    response = post_upload(payload, name, "image/png")
+    assert_refused(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "content_type_mismatch")
+    assert FlaggedUpload.objects.get().sha256 == only_audit_row().sha256 != ""
+
+
+@pytest.mark.django_db
+def test_a_zero_byte_file_is_refused(post_upload):
+    assert_refused(post_upload(b""), HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image")
+
+
+@pytest.mark.django_db
+def test_a_truncated_jpeg_is_refused_and_quarantined(post_upload):
+    data = encode("JPEG", (256, 256))
+    response = post_upload(data[: len(data) // 2], "cut.jpg", "image/jpeg")
+    assert_refused(response, HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_image")
+    audit = only_audit_row()
+    assert (audit.detected_format, audit.width, audit.height) == ("JPEG", 256, 256)
+    assert FlaggedUpload.objects.get().reason == "invalid_image"
+
+
+@pytest.mark.django_db
+def test_a_png_bomb_is_refused_and_quarantined(post_upload):
+    response = post_upload(png_declaring(25_000, 25_000), "bomb.png")
+    assert_refused(response, HTTPStatus.UNPROCESSABLE_ENTITY, "decompression_bomb")
+    assert FlaggedUpload.objects.get().reason == "decompression_bomb"
+
+
+@pytest.mark.django_db
+def test_an_image_over_the_dimension_cap_is_refused(post_upload):
+    response = post_upload(encode("PNG", (8001, 4)))
+    assert_refused(response, HTTPStatus.UNPROCESSABLE_ENTITY, "image_too_large")
+    audit = only_audit_row()
+    assert (audit.width, audit.height) == (8001, 4)
+
+
+@pytest.mark.django_db
+def test_a_jpeg_with_thousands_of_scans_is_refused(post_upload):
+    response = post_upload(jpeg_with_scans(5000), "scans.jpg", "image/jpeg")
+    assert_refused(response, HTTPStatus.UNPROCESSABLE_ENTITY, "too_many_scans")
+    assert FlaggedUpload.objects.get().reason == "too_many_scans"

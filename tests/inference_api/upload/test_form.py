@@ -1,7 +1,9 @@
-"""Every form an ordinary client uploads in: typed or untyped parts, aliases, the raw body.
+"""The form (upload/form.py) and the raw body (upload/raw.py): what an upload may look like.
 
-Accept loosely, verify strictly: the declared type is a hint and the bytes
-decide. Through the API with Django's test client and the real model; after
+Every form an ordinary client uploads in: typed or untyped parts, aliases,
+the raw body; and the form's shape: exactly one field, `file`, holding
+exactly one file. Accept loosely, verify strictly: the declared type is a
+hint and the bytes decide. Through the API with Django's test client and the real model; after
 each answer the audit row (and the quarantine) is checked.
 """
 
@@ -11,7 +13,13 @@ import pytest
 
 from inference_api import errors
 from inference_api.models import AuditLog, FlaggedUpload
-from inference_api.testing.http import ANALYZE, MULTIPART_TYPE, multipart
+from inference_api.testing.factories import image_upload
+from inference_api.testing.http import (
+    ANALYZE,
+    MULTIPART_TYPE,
+    assert_refused,
+    multipart,
+)
 from inference_api.testing.images.photos import jpeg
 from inference_api.testing.images.uploads import CONTENT_TYPES, NOT_IMAGES, encode, gif_bytes
 from inference_api.upload.checks import ContentTypeValidator
@@ -39,15 +47,6 @@ def the_answer(response) -> dict:
     """What an answer says of the image, without what differs between requests."""
     body = response.json()
     return {key: body[key] for key in ("predictions", "model", "image")}
-
-
-def assert_refused(response, status: HTTPStatus, code: str, message: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert body == {"error": body["error"], "code": code, "request_id": response["X-Request-ID"]}
-    if message is not None:
-        assert body["error"] == message
-    return body
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -152,6 +151,8 @@ def test_a_png_declared_as_jpeg_is_a_mismatch_and_flagged_either_way(client, sen
     body = assert_refused(response, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "content_type_mismatch")
     assert "PNG" in body["error"] and "image/png" in body["error"]
     assert FlaggedUpload.objects.get().reason == "content_type_mismatch"
+    row = AuditLog.objects.get()
+    assert (row.detected_format, row.declared_content_type) == ("PNG", "image/jpeg")
 
 
 def test_an_empty_raw_body_is_told_to_send_an_image(client):
@@ -159,17 +160,31 @@ def test_an_empty_raw_body_is_told_to_send_an_image(client):
     assert_refused(response, HTTPStatus.BAD_REQUEST, "no_file", errors.HOW_TO_SEND)
 
 
-def test_a_raw_body_over_the_cap_is_refused(client, settings):
-    settings.MAX_UPLOAD_BYTES = 10_000
-    data = encode("PNG") + bytes(10_001)
-    response = post_raw(client, data, "image/png")
-    assert_refused(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
-    assert AuditLog.objects.get().upload_via == "raw"
+# --- the form's shape -------------------------------------------------------------------
 
 
-def test_a_raw_body_declared_over_the_cap_is_refused_before_it_is_read(client, settings):
-    settings.MAX_UPLOAD_BYTES = 10_000
-    response = client.post(
-        ANALYZE, data=b"", content_type="image/jpeg", headers={"Content-Length": "99999999"}
-    )
-    assert_refused(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
+def test_a_request_without_a_file_is_refused(client):
+    assert_refused(client.post(ANALYZE, {}), HTTPStatus.BAD_REQUEST, "no_file")
+    assert_refused(client.post(ANALYZE, {"file": "not a file"}), HTTPStatus.BAD_REQUEST, "no_file")
+    response = client.post(ANALYZE, {"image": image_upload()})
+    assert_refused(response, HTTPStatus.BAD_REQUEST, "no_file")
+    assert AuditLog.objects.filter(outcome="no_file").count() == 3
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_more_than_one_file_is_refused(client, count):
+    files = [image_upload() for _ in range(count)]
+    assert_refused(client.post(ANALYZE, {"file": files}), HTTPStatus.BAD_REQUEST, "too_many_files")
+    assert AuditLog.objects.get().outcome == "too_many_files"
+    assert not FlaggedUpload.objects.exists()
+
+
+def test_two_files_under_different_names_are_refused(client):
+    fields = {"file": image_upload(), "other": image_upload()}
+    response = client.post(ANALYZE, fields)
+    assert_refused(response, HTTPStatus.BAD_REQUEST, "too_many_files")
+
+
+def test_a_field_besides_the_file_is_refused(client):
+    response = client.post(ANALYZE, {"file": image_upload(), "callback": "http://x"})
+    assert_refused(response, HTTPStatus.BAD_REQUEST, "malformed_request")
