@@ -10,7 +10,7 @@ the rest are the connection pool's options). Each process makes one client
 per cache object, on first use.
 
 This is the one adapter between the app and Django's Redis cache: its tests
-(tests/inference_api/test_cache_client.py) write through Django's cache and
+(tests/inference_api/admission/test_cache_client.py) write through Django's cache and
 read back here, so a Django release that stores values or keys differently
 fails them.
 """
