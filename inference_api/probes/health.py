@@ -21,7 +21,7 @@ from analysis.errors import ModelUnavailable
 from analysis.model_store import get_model
 
 from .. import errors
-from .logging import current_request_id
+from ..operations.logging import current_request_id
 
 logger = logging.getLogger(__name__)
 

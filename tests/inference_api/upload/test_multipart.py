@@ -10,12 +10,14 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.test import Client
 
 from inference_api import errors
+from inference_api.models import AuditLog
 from inference_api.testing.factories import image_upload
 from inference_api.testing.http import ANALYZE, assert_refused
 from inference_api.upload.body import CappedMemoryUploadHandler
 from inference_api.upload.multipart import parse_form
 
 BOUNDARY = "----testboundary"
+CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 JPEG_BYTES = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40 + b"\r\n-- not a boundary\r\n"
 
 
@@ -144,12 +146,24 @@ def test_fields_over_the_memory_cap_are_refused(settings):
         ours(body(field_part("note", b"x" * 1001)))
 
 
-def test_files_over_the_upload_cap_are_refused_with_their_size(settings):
+@pytest.mark.django_db
+def test_a_file_over_the_upload_cap_in_a_form_is_refused_413_with_its_size(settings):
+    # The body cap leaves room for the envelope: the file's own cap is the checks'.
     settings.MAX_UPLOAD_BYTES = 10_000
-    ours(body(file_part(data=b"x" * 10_000)))
-    with pytest.raises(errors.FileTooLarge) as refused:
-        ours(body(file_part(data=b"x" * 6_000), file_part(name="b", data=b"y" * 6_000)))
-    assert refused.value.received.size == 6_000
+    raw = body(file_part(data=JPEG_BYTES + b"x" * (12_000 - len(JPEG_BYTES))))
+    response = Client().generic("POST", ANALYZE, raw, content_type=CONTENT_TYPE)
+
+    assert_refused(response, HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "file_too_large")
+    row = AuditLog.objects.get()
+    assert (row.bytes_received, row.outcome) == (12_000, "file_too_large")
+
+
+@pytest.mark.django_db
+def test_two_files_under_the_cap_together_over_it_are_refused_as_two_files(settings):
+    settings.MAX_UPLOAD_BYTES = 10_000
+    raw = body(file_part(data=b"x" * 6_000), file_part(name="b", data=b"y" * 6_000))
+    response = Client().generic("POST", ANALYZE, raw, content_type=CONTENT_TYPE)
+    assert_refused(response, HTTPStatus.BAD_REQUEST, "too_many_files")
 
 
 @pytest.mark.django_db
