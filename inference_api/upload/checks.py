@@ -1,9 +1,10 @@
 """Is this upload an image we accept? Checks on bytes, cheapest and most general first.
 
 Each check is a small callable class with the error it raises (an ApiError:
-status, `code`, client `message`). `check_upload` runs them in the order of
-DESIGN.md: declared type on the allowlist (or none declared) -> real format
-from the magic bytes accepted, and the declared one if any -> size -> then,
+status, `code`, client `message`). `check_upload` runs them cheapest first:
+the size (the byte cap, whatever form the file came in; not even hashed when
+over) -> declared type on the allowlist (or none declared) -> real format
+from the magic bytes accepted, and the declared one if any -> then,
 in a decoder process whose CPU, memory and wall clock the kernel bounds
 (inference_api.sandbox), the walk of the file's structure, the header
 dimensions and pixel count, and one open and decode of the first frame down
@@ -248,10 +249,14 @@ def check_upload(
     """
     detected_format = sniff_format(data) or ""
     try:
+        # The size first: a file over the cap is refused unhashed, whatever form it came in.
+        UploadSizeValidator()(data)
+    except errors.ApiError as exc:
+        raise exc.carrying(examined=Examined(detected_format=detected_format)) from None
+    try:
         declared = ContentTypeValidator()(content_type)
         real_format = MagicBytesValidator()(data, declared)
         FilenameExtensionValidator()(filename, real_format)
-        UploadSizeValidator()(data)
     except errors.ApiError as exc:
         raise exc.carrying(examined=Examined(sha256_of(data), detected_format)) from None
     wanted = model_input or served_model_input()
