@@ -17,7 +17,6 @@ rate limit: what those cost the service is the difference.
 
 import io
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,7 +74,7 @@ def fastapi_server(model_file: Path, env: dict[str, str]) -> Iterator:
     """The plain service under uvicorn (one worker) on a free loopback port."""
     import tempfile
 
-    from inference_api.testing.servers import LiveServer, free_port, stop, wait_until_up
+    from inference_api.testing.servers import free_port, served
 
     port = free_port()
     full_env = {**os.environ, **env, "BENCH_MODEL_FILE": str(model_file), "TORCH_THREADS": "1"}
@@ -83,21 +82,8 @@ def fastapi_server(model_file: Path, env: dict[str, str]) -> Iterator:
     command += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
     with tempfile.TemporaryDirectory(prefix="fastapi-") as tmp:
         log_path = Path(tmp) / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=full_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, full_env)
-        try:
-            wait_until_up(server.url, process, log_path)
+        with served(command, cwd=REPO, env=full_env, port=port, log_path=log_path) as server:
             yield server
-        finally:
-            stop(process)
 
 
 def __getattr__(name: str):

@@ -214,3 +214,25 @@ def use_tmp_quarantine(settings: Any, folder: Path) -> Path:
 def stored_files(folder: Path) -> list[Path]:
     """The files under `folder`, sorted."""
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+# --- the console's users ------------------------------------------------------------------
+
+# What a reviewer is given in the console: read the trail, judge flagged uploads, block.
+REVIEWER_PERMISSIONS = (
+    "view_auditlog",
+    "view_flaggedupload",
+    "change_flaggedupload",
+    "add_blockedclient",
+    "view_blockedclient",
+    "change_blockedclient",
+)
+
+
+def reviewer_user(password: str, permissions=REVIEWER_PERMISSIONS, username: str = "reviewer"):
+    """A staff user with the reviewer's permissions (or `permissions`), saved."""
+    from django.contrib.auth.models import Permission, User
+
+    user = User.objects.create_user(username, password=password, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    return user

@@ -276,21 +276,30 @@ def gunicorn_server(
                 *args,
                 "config.wsgi:application",
             ]
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    command,
-                    cwd=checkout,
-                    env=full_env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, full_env)
-            try:
-                wait_until_up(server.url, process, log_path)
-                yield server
-            finally:
-                stop(process)
+            with served(command, cwd=checkout, env=full_env, port=port, log_path=log_path) as live:
+                yield live
+
+
+@contextmanager
+def served(
+    command: list[str], *, cwd: Path, env: dict[str, str], port: int, log_path: Path
+) -> Iterator[LiveServer]:
+    """Start `command`, a server on 127.0.0.1:`port`, wait until it answers; stop it after."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", port, process, log_path, env)
+    try:
+        wait_until_up(server.url, process, log_path)
+        yield server
+    finally:
+        stop(process)
 
 
 @contextmanager

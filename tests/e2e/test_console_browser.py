@@ -18,12 +18,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from PIL import Image
 
 from inference_api.models import AuditLog, BlockedClient, FlaggedUpload
-from inference_api.testing.factories import audit_rows_create, use_tmp_quarantine
+from inference_api.testing.factories import (
+    REVIEWER_PERMISSIONS,
+    audit_rows_create,
+    reviewer_user,
+    use_tmp_quarantine,
+)
 from inference_api.testing.images.uploads import png_declaring
 from inference_api.testing.pages import chromium, log_in, with_policy
 from inference_api.testing.servers import eventually
@@ -93,15 +97,8 @@ def add_history() -> None:
 
 
 def make_reviewer() -> None:
-    user = User.objects.create_user("reviewer", password=PASSWORD, is_staff=True)
-    codenames = [
-        "view_auditlog",
-        "view_flaggedupload",
-        "change_flaggedupload",
-        "add_blockedclient",
-        "view_blockedclient",
-    ]
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    # This reviewer may add a block but not edit one.
+    reviewer_user(password=PASSWORD, permissions=REVIEWER_PERMISSIONS[:-1])
 
 
 def review(browser, base_url: str, spoof_id: int) -> dict:

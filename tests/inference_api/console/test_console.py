@@ -21,6 +21,7 @@ from inference_api.testing.factories import (
     audited,
     hostile_record,
     make_record,
+    reviewer_user,
     use_tmp_quarantine,
 )
 
@@ -37,16 +38,7 @@ def quarantine(settings, tmp_path):
 
 @pytest.fixture
 def reviewer(client) -> User:
-    user = User.objects.create_user("reviewer", password="pw", is_staff=True)
-    codenames = [
-        "view_auditlog",
-        "view_flaggedupload",
-        "change_flaggedupload",
-        "add_blockedclient",
-        "view_blockedclient",
-        "change_blockedclient",
-    ]
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    user = reviewer_user(password="pw")
     client.force_login(user)
     return user
 

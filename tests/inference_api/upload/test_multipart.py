@@ -9,7 +9,6 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.test import Client
 
-from inference_api import errors
 from inference_api.models import AuditLog
 from inference_api.testing.factories import image_upload
 from inference_api.testing.http import ANALYZE, assert_refused
