@@ -100,7 +100,9 @@ def upright(picture: Image.Image, turn: int) -> Image.Image:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB (see the module docstring for the choices)."""
+    """Any Pillow mode as 8-bit RGB (see the module docstring); an RGB image is returned as is."""
+    if image.mode == "RGB" and "transparency" not in image.info:
+        return image
     if image.mode in SIXTEEN_BIT_MODES:
         image = _sixteen_to_eight_bit(image)
     if image.mode in ALPHA_MODES or "transparency" in image.info:
