@@ -22,13 +22,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image, ImageFile, PngImagePlugin
 
 from analysis.cropping import REDUCING_GAP, resize_and_crop
 
 from .. import errors
-from . import jpeg, libwebp, pixels, png, webp
+from . import inflate, jpeg, libwebp, pixels, png, webp
 from .formats import JPEG, PILLOW_FORMATS, PNG, WEBP, sniff_format
 from .limits import DecodeLimits, ModelInput
 
@@ -170,11 +171,15 @@ def decoded(
 
     An RGB frame that needs no reduction and no turn is the picture itself
     (a 2 MP RGB PNG: 8 MB not copied); the frame is closed when the block ends.
+    A PNG's image data is inflated by ISA-L first where it can be (`inflate`).
     """
     if image_format == WEBP:
         yield _decode_webp(data, structure or webp.inspect(data, limits), min_side)
         return
-    frame = open_image(data, image_format, limits)
+    source = None
+    if image_format == PNG:
+        source = inflate.stored_png(data, structure or png.inspect(data, limits))
+    frame = _open(source or io.BytesIO(data), image_format, limits)
     try:
         if image_format == JPEG and min(frame.size) >= 2 * min_side:
             frame.draft(None, (min_side, min_side))
@@ -218,9 +223,13 @@ def open_image(data: bytes, image_format: str, limits: DecodeLimits | None = Non
     Raises DecompressionBomb when Pillow's pixel limit trips and InvalidImage
     for anything else Pillow cannot open. The caller closes the image.
     """
+    return _open(io.BytesIO(data), image_format, limits)
+
+
+def _open(source: IO[bytes], image_format: str, limits: DecodeLimits | None) -> Image.Image:
     configure_pillow(limits or DecodeLimits())
     try:
-        image = Image.open(io.BytesIO(data), formats=[image_format])
+        image = Image.open(source, formats=[image_format])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         logger.info("Pillow refused a bomb: %s", exc)
         raise errors.DecompressionBomb() from exc
