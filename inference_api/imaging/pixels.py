@@ -111,7 +111,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _on_white(image: Image.Image) -> Image.Image:
-    rgba = image.convert("RGBA")
+    rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # compositing copies anyway
     background = Image.new("RGBA", rgba.size, WHITE)
     return Image.alpha_composite(background, rgba).convert("RGB")
 
