@@ -10,9 +10,10 @@ modes, the palette and the transparency itself, and its inflate of stored
 blocks is a copy. The pixels are the same bytes.
 
 Only for what the walk has seen to be a plain still PNG (not interlaced, not
-animated, the IDATs in one run) whose rows take at most MAX_ROWS_BYTES:
-past that, the rows here and Pillow's frame would cost more memory than
-Pillow's streaming decode, and those keep Pillow's own inflate. Inflating
+animated, the IDATs in one run) whose rows take at most MAX_ROWS_BYTES and
+an eighth of the decode's memory budget: the rows are held while Pillow
+decodes, which its streaming inflate does not need, so larger images keep
+Pillow's own inflate (the 8000x8000 ones, whose cost sets the budgets). Inflating
 stops at the rows the header declares, so a stream that would inflate
 further costs nothing more; one that ends short or does not inflate is left
 to Pillow as it is, whose refusal is then the same as before.
@@ -25,10 +26,13 @@ import struct
 
 from isal import isal_zlib
 
+from .limits import DecodeLimits
 from .png import PngStructure
 
-# 64 MiB of rows: 16 MP of RGBA, 22 MP of RGB; twice that while Pillow decodes.
+# 64 MiB of rows: 16 MP of RGBA, 22 MP of RGB; with Pillow's frame, twice that.
 MAX_ROWS_BYTES = 64 * 1024 * 1024
+# ... and at most this share of the decode's memory budget (DECODE_MEMORY_BYTES).
+MAX_ROWS_SHARE = 8
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 STORED_BLOCK = 0xFFFF
 # A zlib header (deflate, 32 KiB window, no dictionary) whose check bits are right.
@@ -41,25 +45,27 @@ def rows_bytes(structure: PngStructure) -> int:
     return structure.height * (1 + (bits + 7) // 8)
 
 
-def applies(structure: PngStructure) -> bool:
+def applies(structure: PngStructure, limits: DecodeLimits) -> bool:
     """Whether `stored_png` may be used: a plain still PNG of bounded size."""
     return (
         structure.image_data is not None
         and bool(structure.image_data_payloads)
         and not structure.interlaced
         and not structure.animated
-        and rows_bytes(structure) <= MAX_ROWS_BYTES
+        and rows_bytes(structure) <= min(MAX_ROWS_BYTES, limits.memory_bytes // MAX_ROWS_SHARE)
     )
 
 
-def stored_png(data: bytes, structure: PngStructure) -> "PartsReader | None":
+def stored_png(
+    data: bytes, structure: PngStructure, limits: DecodeLimits
+) -> "PartsReader | None":
     """A file that reads as `data` with its image data in stored blocks; None if not applicable.
 
     None too when the stream does not inflate to the declared rows (short,
     or not deflate): Pillow then decodes the original and refuses it itself.
     The rows are not joined into one buffer: the file reads them in place.
     """
-    if not applies(structure):
+    if not applies(structure, limits):
         return None
     pieces = _inflated(memoryview(data), structure.image_data_payloads, rows_bytes(structure))
     if pieces is None:

@@ -178,7 +178,7 @@ def decoded(
         return
     source = None
     if image_format == PNG:
-        source = inflate.stored_png(data, structure or png.inspect(data, limits))
+        source = inflate.stored_png(data, structure or png.inspect(data, limits), limits)
     frame = _open(source or io.BytesIO(data), image_format, limits)
     try:
         if image_format == JPEG and min(frame.size) >= 2 * min_side:

@@ -11,6 +11,7 @@ in-process cost; the decoder process adds its socket round trip and limits.
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 from ..imaging import inflate, prepare
 from ..imaging.formats import PNG, sniff_format
@@ -36,7 +37,8 @@ def stage_times(
         "walk": lambda: prepare.inspect_structure(data, image_format, limits),
     }
     if image_format == PNG:
-        stages["inflate (ISA-L, to stored blocks)"] = lambda: inflate.stored_png(data, structure)
+        inflated = partial(inflate.stored_png, data, structure, limits)
+        stages["inflate (ISA-L, to stored blocks)"] = inflated
     stages["decode to the picture"] = decode
     stages["resize and crop"] = lambda: resize_and_crop(picture, model_input)
     stages["prepare (all of it)"] = lambda: prepare.prepare(data, limits, model_input)

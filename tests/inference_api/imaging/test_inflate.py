@@ -32,7 +32,7 @@ def picture(mode: str) -> Image.Image:
 
 
 def stored(data: bytes) -> inflate.PartsReader | None:
-    return inflate.stored_png(data, png.inspect(data, DecodeLimits()))
+    return inflate.stored_png(data, png.inspect(data, DecodeLimits()), DecodeLimits())
 
 
 def pixels_of(source) -> bytes:
@@ -149,7 +149,14 @@ def test_rows_past_the_cap_keep_pillows_own_inflate():
     data = SIGNATURE + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"\0"))
     structure = png.inspect(data + png_chunk(b"IEND", b""), DecodeLimits())
     assert inflate.rows_bytes(structure) > inflate.MAX_ROWS_BYTES
-    assert not inflate.applies(structure)
+    assert not inflate.applies(structure, DecodeLimits())
+
+
+def test_rows_past_an_eighth_of_the_memory_budget_keep_pillows_own_inflate():
+    data = saved(picture("RGB"))  # 180,200 bytes of rows
+    structure = png.inspect(data, DecodeLimits())
+    assert inflate.applies(structure, DecodeLimits(memory_bytes=8 * 180_200))
+    assert not inflate.applies(structure, DecodeLimits(memory_bytes=8 * 180_000))
 
 
 def test_the_reader_reads_and_seeks_like_a_file():
