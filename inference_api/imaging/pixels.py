@@ -112,6 +112,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def _on_white(image: Image.Image) -> Image.Image:
     rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # compositing copies anyway
+    if rgba.getchannel("A").getextrema()[0] == 255:
+        # Opaque everywhere (screenshots and photos saved with alpha): the composite
+        # is the colour itself, exactly; 2 MP: 3 ms instead of 16.
+        return rgba.convert("RGB")
     background = Image.new("RGBA", rgba.size, WHITE)
     return Image.alpha_composite(background, rgba).convert("RGB")
 

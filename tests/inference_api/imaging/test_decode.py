@@ -255,3 +255,16 @@ def test_bytes_that_do_not_decode_are_an_invalid_image():
     good = encode("PNG", (32, 32))
     with pytest.raises(errors.InvalidImage):
         decoded(good[: len(good) // 2], "PNG", 8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_opaque_picture_with_an_alpha_channel_keeps_its_colours_exactly(fmt):
+    colours = Image.merge("RGB", [Image.effect_noise((320, 240), 60) for _ in range(3)])
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    image = decoded(saved(colours.convert("RGBA"), fmt, **options), fmt, 240)
+    assert image.tobytes() == colours.tobytes()
+
+
+def test_compositing_an_opaque_rgba_picture_on_white_gives_its_colours():
+    colours = Image.merge("RGB", [Image.effect_noise((64, 48), 60) for _ in range(3)])
+    assert to_rgb(colours.convert("RGBA")).tobytes() == colours.tobytes()
