@@ -10,4 +10,5 @@ imports this package). The production image leaves it out (.dockerignore).
 - `http`: multipart bodies, the analyze URL, raw posts and floods;
 - `corpus`: Pillow's corpus in ../shared/corpus and its manifest;
 - `fuzz`: the mutation harness of tests/e2e/test_fuzz.py and bench/fuzz.py.
+- `decode_stages`: the CPU of each stage of a decode, for the benchmarks.
 """
