@@ -37,9 +37,18 @@ def receive(sock: socket.socket, max_body: int) -> tuple[dict[str, Any], bytes]:
 
 
 def _exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes; a blocking socket reads them straight into the bytes returned (no copy)."""
+    if not size:
+        return b""
+    first = sock.recv(size, socket.MSG_WAITALL)
+    if len(first) == size:
+        return first
+    if not first:
+        raise ChannelClosed("end of stream")
     buffer = bytearray(size)
+    buffer[: len(first)] = first
     view = memoryview(buffer)
-    received = 0
+    received = len(first)
     while received < size:
         count = sock.recv_into(view[received:], size - received)
         if count == 0:

@@ -11,4 +11,5 @@ imports this package). The production image leaves it out (.dockerignore).
 - `factories`: audit records and rows, uploads, a test's own quarantine folder;
 - `corpus`: Pillow's corpus in ../shared/corpus and its manifest;
 - `fuzz`: the mutation harness of tests/e2e/test_fuzz.py.
+- `decode_stages`: the CPU of each stage of a decode, for the benchmarks.
 """

@@ -175,6 +175,34 @@ def test_alpha_is_composited_on_white():
     ]
 
 
+@pytest.mark.parametrize("options", [{"quality": 90}, {"lossless": True}])
+def test_a_webp_no_larger_than_needed_comes_out_as_pillow_decodes_it(options):
+    # libwebp's rescaler at a factor of 1 changed a lossy WebP's chroma (up to 5 levels).
+    gradients = (Image.linear_gradient("L"), Image.radial_gradient("L"))
+    channels = (*gradients, Image.effect_noise((256, 256), 40))
+    colourful = Image.merge("RGB", channels).resize((640, 480))
+    data = saved(colourful, "WEBP", **options)
+    with Image.open(io.BytesIO(data)) as reference:
+        expected = reference.convert("RGB").tobytes()
+    image = decoded(data, "WEBP", 256)
+    assert (image.mode, image.tobytes()) == ("RGB", expected)
+
+
+@pytest.mark.parametrize("options", [{"quality": 90}, {"lossless": True}])
+def test_a_webp_with_alpha_is_still_composited_on_white(options):
+    source = Image.new("RGBA", (640, 480), (10, 20, 30, 0))
+    source.paste((10, 20, 30, 255), (0, 0, 320, 480))
+    image = decoded(saved(source, "WEBP", **options), "WEBP", 256)
+    assert image.getpixel((600, 240)) == (255, 255, 255)
+    opaque = np.array(image.getpixel((100, 240))) - (10, 20, 30)
+    assert np.abs(opaque).max() <= 3
+
+
+def test_an_rgb_picture_is_not_copied_to_become_rgb():
+    picture = Image.new("RGB", (8, 8))
+    assert to_rgb(picture) is picture
+
+
 @pytest.mark.parametrize("mode", ["LA", "RGBA"])
 def test_alpha_modes_from_png_are_composited(mode):
     source = Image.new("RGBA", (8, 8), (10, 20, 30, 0)).convert(mode)
@@ -227,3 +255,16 @@ def test_bytes_that_do_not_decode_are_an_invalid_image():
     good = encode("PNG", (32, 32))
     with pytest.raises(errors.InvalidImage):
         decoded(good[: len(good) // 2], "PNG", 8)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_opaque_picture_with_an_alpha_channel_keeps_its_colours_exactly(fmt):
+    colours = Image.merge("RGB", [Image.effect_noise((320, 240), 60) for _ in range(3)])
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    image = decoded(saved(colours.convert("RGBA"), fmt, **options), fmt, 240)
+    assert image.tobytes() == colours.tobytes()
+
+
+def test_compositing_an_opaque_rgba_picture_on_white_gives_its_colours():
+    colours = Image.merge("RGB", [Image.effect_noise((64, 48), 60) for _ in range(3)])
+    assert to_rgb(colours.convert("RGBA")).tobytes() == colours.tobytes()

@@ -13,10 +13,11 @@ from PIL import Image
 from inference_api import errors
 from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.prepare import Refused
+from inference_api.sandbox import child
 from inference_api.sandbox.pool import DecoderPool
 from inference_api.testing.images.costly import flat_png, jpeg_with_comments
 from inference_api.testing.images.uploads import encode
-from inference_api.testing.servers import cpu_seconds
+from inference_api.testing.servers import cpu_seconds, status_kb
 
 MIB = 1024 * 1024
 # The limits the suite's settings set (the decoder gets them as the server would).
@@ -168,3 +169,35 @@ def test_a_zygote_that_died_is_replaced_and_the_next_upload_served(pool):
     for _ in range(3):  # the idle decoders serve, then their replacements need a new zygote
         assert refusal(pool, jpeg_with_comments(2_100), SETTINGS_LIMITS).code == "too_costly"
     assert pool.decode(encode("PNG", (64, 48)), SETTINGS_LIMITS, ModelInput()).size == 224
+
+
+def noisy_png(size: tuple[int, int]) -> bytes:
+    """A PNG as large as a photo's (~3 MB at 2 MP), quick to encode."""
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 30).convert("RGB").save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def minor_faults(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
+def test_a_decoder_reuses_its_heap_for_the_next_upload_instead_of_faulting_it_in(pool):
+    data = noisy_png((1632, 1224))  # its frame alone is ~2,000 pages
+    pool.decode(data, SETTINGS_LIMITS, ModelInput())
+    faults = []
+    for _ in range(3):
+        pid = pool.pids()[0]  # the decoder that just answered is the next one used
+        before = minor_faults(pid)
+        pool.decode(data, SETTINGS_LIMITS, ModelInput())
+        faults.append(minor_faults(pid) - before)
+    # With glibc's adaptive thresholds each decode faulted its buffers in again (3,000-5,000).
+    assert sorted(faults)[1] < 1_000, faults
+
+
+def test_an_idle_decoder_hands_its_heap_back(pool):
+    prepared = pool.decode(noisy_png((1632, 1224)), SETTINGS_LIMITS, ModelInput())
+    pid = pool.pids()[0]
+    time.sleep(4 * child.IDLE_TRIM_SECONDS)
+    # Adaptive glibc kept ~15 MB of a 2 MP PNG's heap resident for good.
+    assert status_kb(pid, "VmRSS") - prepared.cost.idle_rss_kb < 2 * 1024
