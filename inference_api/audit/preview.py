@@ -19,7 +19,6 @@ from PIL import Image
 from .. import errors, sandbox
 from ..imaging.formats import sniff_format
 from ..imaging.limits import DecodeLimits, ModelInput
-from ..imaging.prepare import Refused
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def preview_png(data: bytes, outcome: str) -> bytes | None:
         return None
     try:
         prepared = sandbox.decode(data, DecodeLimits.from_settings(), ModelInput())
-    except (Refused, errors.ApiError):
+    except errors.ApiError:
         return None
     except Exception:
         logger.exception("no preview: the decoder failed")

@@ -7,7 +7,9 @@ dimensions and pixel count, then one open of the bytes and one decode of the
 first frame, reduced as early as the format allows (JPEG DCT scaling, WebP
 scaling inside libwebp, a strip-wise box reduce otherwise), converted to
 upright RGB and cut to the model's centre square. What comes back is that
-square's pixels and the facts the audit needs; the frame never leaves.
+square's pixels and what the audit needs (`context.Examined`: the format and
+the header's dimensions); the frame never leaves. A refusal is the ApiError
+of the check that failed, carrying the same.
 
 Pillow only ever sees data whose magic bytes are JPEG, PNG or WebP and is
 opened with its format list restricted to that one format, so no other
@@ -29,6 +31,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from analysis.cropping import REDUCING_GAP, resize_and_crop
 
 from .. import errors
+from ..context import Examined
 from . import inflate, jpeg, libwebp, pixels, png, webp
 from .formats import JPEG, PILLOW_FORMATS, PNG, WEBP, sniff_format
 from .limits import DecodeLimits, ModelInput
@@ -39,15 +42,6 @@ Structure = jpeg.JpegStructure | png.PngStructure | webp.WebpStructure
 INSPECTORS = {JPEG: jpeg.inspect, PNG: png.inspect, WEBP: webp.inspect}
 # Pillow's own cap on inflated PNG text; png.inspect caps all compressed metadata first.
 PNG_TEXT_MEMORY_BYTES = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What was learned about an upload; as much as is known when a check fails."""
-
-    format: str = ""
-    width: int | None = None
-    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,19 +66,10 @@ class Cost:
 class Prepared:
     """The model's input for an accepted upload: `pixels` is RGB, input_size square."""
 
-    facts: Facts
+    examined: Examined
     pixels: bytes
     size: int
     cost: Cost = Cost()
-
-
-class Refused(Exception):
-    """An upload refused by a check, with the facts learned before it."""
-
-    def __init__(self, error: errors.ApiError, facts: Facts) -> None:
-        super().__init__(error.code)
-        self.error = error
-        self.facts = facts
 
 
 def prepare(
@@ -93,7 +78,7 @@ def prepare(
     model_input: ModelInput,
     on_header: Callable[[Structure], None] | None = None,
 ) -> Prepared:
-    """Check `data` and turn it into the model's input; raises `Refused`.
+    """Check `data` and turn it into the model's input, or raise the refusal's ApiError.
 
     `on_header` is called with the structure once the walk and the size
     checks have passed, before any decode: the decoder process sets the
@@ -102,29 +87,31 @@ def prepare(
     The structural walks raise only ApiErrors on any input (anything else
     from them is a bug and propagates); the decoders' own failures on
     hostile bytes are refused as `invalid_image`, running out of memory as
-    `too_costly`.
+    `too_costly`. Each refusal carries what was learned before it.
     """
     image_format = sniff_format(data) or ""
-    facts = Facts(format=image_format)
+    examined = Examined(detected_format=image_format)
     try:
         structure = inspect_structure(data, image_format, limits)
-        facts = Facts(format=image_format, width=structure.width, height=structure.height)
+        examined = Examined(
+            detected_format=image_format, width=structure.width, height=structure.height
+        )
         check_size(structure.width, structure.height, limits)
     except errors.ApiError as exc:
-        raise Refused(exc, facts) from None
+        raise exc.carrying(examined=examined) from None
     if on_header is not None:
         on_header(structure)
     try:
         with decoded(data, image_format, limits, model_input.resize_size, structure) as picture:
             square = resize_and_crop(picture, model_input)
     except errors.ApiError as exc:
-        raise Refused(exc, facts) from None
+        raise exc.carrying(examined=examined) from None
     except MemoryError:
-        raise Refused(errors.TooCostly(), facts) from None
+        raise errors.TooCostly(examined=examined) from None
     except Exception as exc:
         logger.info("Decoding the upload failed: %s: %s", type(exc).__name__, exc)
-        raise Refused(errors.InvalidImage(), facts) from None
-    return Prepared(facts=facts, pixels=square.tobytes(), size=square.width)
+        raise errors.InvalidImage(examined=examined) from None
+    return Prepared(examined=examined, pixels=square.tobytes(), size=square.width)
 
 
 def inspect_structure(data: bytes, image_format: str, limits: DecodeLimits) -> Structure:

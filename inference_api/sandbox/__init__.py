@@ -10,7 +10,7 @@ from .pool import close_pool, current_pool
 
 
 def decode(data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepared:
-    """The model's input for `data`, or `imaging.prepare.Refused` (see `pool.DecoderPool`)."""
+    """The model's input for `data`, or the refusal's ApiError (see `pool.DecoderPool`)."""
     return current_pool().decode(data, limits, model_input)
 
 

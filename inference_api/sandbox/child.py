@@ -34,11 +34,13 @@ import socket
 import sys
 import time
 import warnings
+from dataclasses import asdict
 
 from .. import errors
+from ..context import Examined
 from ..imaging import cost
 from ..imaging.limits import DecodeLimits, ModelInput
-from ..imaging.prepare import Refused, configure_pillow, prepare
+from ..imaging.prepare import configure_pillow, prepare
 from . import protocol
 
 MAX_JOBS = 500
@@ -137,16 +139,16 @@ def run_job(head: dict, data: bytes) -> tuple[dict, bytes]:
     arm(limits, base, min(limits.wall_seconds, cost.WALL_FLOOR_SECONDS))
     try:
         prepared = prepare(data, limits, model_input, on_header)
-    except Refused as refused:
-        return _refusal(refused, started, priced), b""
+    except errors.ApiError as refusal:
+        return _refusal(refusal, started, priced), b""
     except MemoryError:
-        return _refusal(Refused(errors.TooCostly(), _no_facts()), started, priced), b""
+        return _refusal(errors.TooCostly(), started, priced), b""
     except Exception as exc:
         logger.info("Decoder failed: %s: %s", type(exc).__name__, exc)
-        return _refusal(Refused(errors.InvalidImage(), _no_facts()), started, priced), b""
+        return _refusal(errors.InvalidImage(), started, priced), b""
     finally:
         disarm()
-    reply = {"ok": True, "facts": prepared.facts.__dict__, "size": prepared.size}
+    reply = {"ok": True, "examined": asdict(prepared.examined), "size": prepared.size}
     reply.update(_usage(started, priced))
     return reply, prepared.pixels
 
@@ -192,20 +194,15 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _no_facts():
-    from ..imaging.prepare import Facts
-
-    return Facts()
-
-
-def _refusal(refused: Refused, started: float, priced: list) -> dict:
+def _refusal(error: errors.ApiError, started: float, priced: list) -> dict:
+    """The refusal as it crosses the socket: its code, message and what it carried."""
     reply = {
         "ok": False,
-        "code": refused.error.code,
-        "message": refused.error.message,
-        "facts": refused.facts.__dict__,
+        "code": error.code,
+        "message": error.message,
+        "examined": asdict(error.examined or Examined()),
         # Memory may be left fragmented or exhausted: start afresh.
-        "retiring": refused.error.code == errors.TooCostly.code,
+        "retiring": error.code == errors.TooCostly.code,
     }
     reply.update(_usage(started, priced))
     return reply

@@ -30,8 +30,9 @@ import threading
 from pathlib import Path
 
 from .. import errors
+from ..context import Examined
 from ..imaging.limits import DecodeLimits, ModelInput
-from ..imaging.prepare import Cost, Facts, Prepared, Refused
+from ..imaging.prepare import Cost, Prepared
 from . import protocol
 
 logger = logging.getLogger(__name__)
@@ -279,7 +280,8 @@ class DecoderPool:
     def decode(self, data: bytes, limits: DecodeLimits, model_input: ModelInput) -> Prepared:
         """The model's input for `data`, decoded within `limits`' budget.
 
-        Raises `Refused` (with the facts learned) when a check refuses the
+        Raises the ApiError of the check that refused the upload (carrying
+        what the decoder learned of it, `examined`) when a check refuses the
         upload or the decode goes over budget (`too_costly`).
         """
         head = {"limits": limits.as_dict(), "model_input": model_input.as_dict()}
@@ -289,7 +291,7 @@ class DecoderPool:
         except DecoderDied as exc:
             logger.warning("Decode over budget: %s", exc)
             self.warm()
-            raise Refused(errors.TooCostly(), Facts()) from None
+            raise errors.TooCostly() from None
         self._keep_or_retire(decoder, reply)
         return _prepared(reply, body, decoder.idle_rss_kb)
 
@@ -400,7 +402,7 @@ def _unavailable(exc: DecoderDied) -> errors.Overloaded:
 
 
 def _prepared(reply: dict, body: bytes, idle_rss_kb: int) -> Prepared:
-    facts = Facts(**reply.get("facts", {}))
+    examined = _examined(reply.get("examined"))
     cost = Cost(
         cpu_ms=float(reply.get("cpu_ms", 0.0)),
         idle_rss_kb=idle_rss_kb,
@@ -409,12 +411,27 @@ def _prepared(reply: dict, body: bytes, idle_rss_kb: int) -> Prepared:
         allowance_ms=float(reply.get("allowance_ms", 0.0)),
     )
     if not reply.get("ok"):
-        error = errors.error_class(reply.get("code", ""))(reply.get("message"))
-        raise Refused(error, facts)
+        raise errors.error_class(reply.get("code", ""))(reply.get("message"), examined=examined)
     size = int(reply["size"])
     if len(body) != size * size * 3:
-        raise Refused(errors.InvalidImage(), facts)
-    return Prepared(facts=facts, pixels=body, size=size, cost=cost)
+        raise errors.InvalidImage(examined=examined)
+    return Prepared(examined=examined, pixels=body, size=size, cost=cost)
+
+
+def _examined(sent: object) -> Examined:
+    """What the decoder says it learned, read field by field (it decoded hostile bytes)."""
+    sent = sent if isinstance(sent, dict) else {}
+
+    def side(name: str) -> int | None:
+        value = sent.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    detected = sent.get("detected_format")
+    return Examined(
+        detected_format=detected if isinstance(detected, str) else "",
+        width=side("width"),
+        height=side("height"),
+    )
 
 
 def _child_environment() -> dict[str, str]:

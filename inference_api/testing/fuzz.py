@@ -29,7 +29,7 @@ from inference_api.classifier import check
 from inference_api.errors import ApiError
 from inference_api.exceptions import as_api_error
 from inference_api.imaging.limits import DecodeLimits, ModelInput
-from inference_api.imaging.prepare import Refused, prepare
+from inference_api.imaging.prepare import prepare
 from inference_api.testing.http import BOUNDARY, multipart
 from inference_api.upload import multipart as multipart_parser
 from inference_api.upload.form import AnalyzeRequestSerializer
@@ -268,6 +268,6 @@ def prepare_in_process(data: bytes) -> str:
     """The decoder's verdict on `data` computed here: "accepted" or the refusal's code."""
     try:
         prepare(data, DecodeLimits.from_settings(), ModelInput())
-    except Refused as refused:
-        return refused.error.code
+    except ApiError as refused:
+        return refused.code
     return "accepted"

@@ -38,7 +38,6 @@ from ..imaging.formats import (
     sniff_format,
 )
 from ..imaging.limits import DecodeLimits, ModelInput
-from ..imaging.prepare import Refused
 
 __all__ = ["JPEG", "PNG", "WEBP", "CheckedUpload", "check_upload"]
 
@@ -265,19 +264,16 @@ def check_upload(
     hashing = _hasher().submit(sha256_of, data)
     try:
         prepared = sandbox.decode(data, limits or DecodeLimits.from_settings(), wanted)
-    except Refused as refused:
-        examined = Examined(
-            hashing.result(), detected_format, refused.facts.width, refused.facts.height
-        )
-        raise refused.error.carrying(examined=examined) from None
     except errors.ApiError as exc:
-        raise exc.carrying(examined=Examined(hashing.result(), detected_format)) from None
+        decoded = exc.examined or Examined()
+        examined = Examined(hashing.result(), detected_format, decoded.width, decoded.height)
+        raise exc.carrying(examined=examined) from None
     examined = Examined(hashing.result(), detected_format)
     return CheckedUpload(
         data=data,
         format=real_format,
-        width=prepared.facts.width,
-        height=prepared.facts.height,
+        width=prepared.examined.width,
+        height=prepared.examined.height,
         sha256=examined.sha256,
         size=len(data),
         content_type=declared,

@@ -14,7 +14,7 @@ import pytest
 from inference_api import errors
 from inference_api.imaging.formats import sniff_format
 from inference_api.imaging.limits import DecodeLimits, ModelInput
-from inference_api.imaging.prepare import Refused, inspect_structure
+from inference_api.imaging.prepare import inspect_structure
 from inference_api.sandbox.pool import DecoderPool
 from inference_api.testing.images.costly import COSTLY, build
 
@@ -30,8 +30,8 @@ CHEAP = {"webp_lossless_38_bytes_8000", "webp_animated_8000"}
 def outcome(pool: DecoderPool, data: bytes, limits: DecodeLimits):
     try:
         return pool.decode(data, limits, ModelInput())
-    except Refused as refused:
-        return refused.error.code
+    except errors.ApiError as refused:
+        return refused.code
 
 
 @pytest.mark.slow

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from inference_api import errors
+from inference_api.context import Examined
 from inference_api.imaging.limits import DecodeLimits, ModelInput
-from inference_api.imaging.prepare import Refused
 from inference_api.sandbox import child
 from inference_api.sandbox.pool import DecoderPool
 from inference_api.testing.images.costly import flat_png, jpeg_with_comments
-from inference_api.testing.images.uploads import encode
+from inference_api.testing.images.uploads import encode, png_declaring
 from inference_api.testing.servers import cpu_seconds, status_kb
 
 MIB = 1024 * 1024
@@ -40,19 +40,15 @@ def progressive_photo(size: tuple[int, int]) -> bytes:
 
 
 def refusal(pool: DecoderPool, data: bytes, limits: DecodeLimits) -> errors.ApiError:
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(errors.ApiError) as refused:
         pool.decode(data, limits, ModelInput())
-    return refused.value.error
+    return refused.value
 
 
 def test_an_image_within_the_budget_comes_back_as_the_model_input_only(pool):
     prepared = pool.decode(encode("PNG", (640, 480)), SETTINGS_LIMITS, ModelInput())
     assert (prepared.size, len(prepared.pixels)) == (224, 224 * 224 * 3)
-    assert (prepared.facts.format, prepared.facts.width, prepared.facts.height) == (
-        "PNG",
-        640,
-        480,
-    )
+    assert prepared.examined == Examined(detected_format="PNG", width=640, height=480)
     assert prepared.cost.cpu_ms > 0 and prepared.cost.peak_rss_kb >= prepared.cost.idle_rss_kb
 
 
@@ -65,7 +61,7 @@ def test_the_kernel_stops_a_decode_over_its_cpu_budget_inside_libjpeg(pool, capl
     assert "ended by SIGPROF" in caplog.text
     assert time.monotonic() - started < 2
     # The same bytes decode with a budget that covers them.
-    assert pool.decode(data, SETTINGS_LIMITS, ModelInput()).facts.width == 3000
+    assert pool.decode(data, SETTINGS_LIMITS, ModelInput()).examined.width == 3000
 
 
 def test_a_decode_over_its_memory_budget_is_refused_and_the_decoder_replaced(pool):
@@ -73,7 +69,7 @@ def test_a_decode_over_its_memory_budget_is_refused_and_the_decoder_replaced(poo
     first = set(pool.pids())
     error = refusal(pool, data, DecodeLimits.from_settings(memory_bytes=32 * MIB))
     assert error.code == "too_costly"
-    assert pool.decode(data, SETTINGS_LIMITS, ModelInput()).facts.width == 4000
+    assert pool.decode(data, SETTINGS_LIMITS, ModelInput()).examined.width == 4000
     # The decoder that ran out of memory retired; a new one took its place.
     assert len(first - set(pool.pids())) >= 1
 
@@ -201,3 +197,10 @@ def test_an_idle_decoder_hands_its_heap_back(pool):
     time.sleep(4 * child.IDLE_TRIM_SECONDS)
     # Adaptive glibc kept ~15 MB of a 2 MP PNG's heap resident for good.
     assert status_kb(pid, "VmRSS") - prepared.cost.idle_rss_kb < 2 * 1024
+
+
+def test_a_refusal_crosses_the_socket_as_the_checks_error_with_what_the_decoder_learned(pool):
+    refused = refusal(pool, png_declaring(9000, 9000, zero_bytes=1000), SETTINGS_LIMITS)
+    # More pixels than allowed, found from the header before any decode.
+    assert type(refused) is errors.DecompressionBomb
+    assert refused.examined == Examined(detected_format="PNG", width=9000, height=9000)
