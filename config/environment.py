@@ -39,8 +39,9 @@ DJANGO = "Django"
 GUNICORN = "gunicorn"
 PYTHON = "Python"
 GLIBC = "glibc"
+OPENBLAS = "OpenBLAS"  # numpy's BLAS, in each worker
 SCANNED_READERS = (BASE, LOCAL, PRODUCTION, TEST, GUNICORN_CONF, APP)
-READERS = SCANNED_READERS + (DJANGO, GUNICORN, PYTHON, GLIBC)
+READERS = SCANNED_READERS + (DJANGO, GUNICORN, PYTHON, GLIBC, OPENBLAS)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,10 @@ ENVIRONMENT: tuple[Variable, ...] = (
              image="/var/lib/app/model-cache"),
     Variable("TORCH_THREADS", "`1`",
              "torch's intra-op threads per worker; keep workers × threads ≤ cores"),
+    Variable("OPENBLAS_NUM_THREADS", "`1` (set by `config/gunicorn.conf.py`)",
+             "numpy's BLAS threads per worker; more leaves a thread spinning beside each "
+             "request (docs/decisions.md)",
+             read_by=(OPENBLAS,)),
     # --- upload limits and the decode budget ------------------------------------------
     Variable("MAX_UPLOAD_BYTES", "`10485760`",
              "the byte cap on the file (10 MiB); nginx's `client_max_body_size` and the "

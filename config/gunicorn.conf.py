@@ -70,6 +70,10 @@ def _networks(name: str) -> str:
     return ",".join(str(network) for network in networks)
 
 
+# numpy's OpenBLAS reads this when the app imports it, after this file: one
+# thread, or a BLAS call leaves a thread spinning for work beside every request.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 # --- processes -----------------------------------------------------------------
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
 workers = _int("WEB_CONCURRENCY", 1, minimum=1)

@@ -12,8 +12,10 @@ body can arrive:
   (413) as soon as it passes the limit.
 
 The API's parsers (`multipart`, `raw`) then read the bounded body in one
-call, and `checks.UploadSizeValidator` refuses a file over the upload's
-cap, whatever form it came in.
+call. A file past the upload's cap (`over_the_cap`, the one rule) is
+refused where it is first met: by the multipart parser as it finds the
+part, before a copy of it is made, and by `checks.UploadSizeValidator`
+for any other form.
 
 `CappedMemoryUploadHandler` is the only entry of FILE_UPLOAD_HANDLERS, for
 any multipart body Django's own parser reads (not the API's): it counts the
@@ -44,6 +46,11 @@ ENVELOPE_BYTES = 16 * 1024
 def body_limit() -> int:
     """The most bytes a request body may hold: the upload's cap and its envelope."""
     return settings.MAX_UPLOAD_BYTES + ENVELOPE_BYTES
+
+
+def over_the_cap(size: int) -> bool:
+    """Whether a file of `size` bytes is past the upload's cap: the one rule, wherever it is met."""
+    return size > settings.MAX_UPLOAD_BYTES
 
 
 def cap_body(request: HttpRequest) -> None:
@@ -77,7 +84,6 @@ class CappedMemoryUploadHandler(FileUploadHandler):
 
     def __init__(self, request: HttpRequest | None = None) -> None:
         super().__init__(request)
-        self.limit = settings.MAX_UPLOAD_BYTES
         self.received = 0
         self.file: BytesIO | None = None
 
@@ -88,7 +94,7 @@ class CappedMemoryUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self.received += len(raw_data)
-        if self.received > self.limit:
+        if over_the_cap(self.received):
             self.file.close()
             received = Received(
                 data=b"",

@@ -38,6 +38,7 @@ from ..imaging.formats import (
     sniff_format,
 )
 from ..imaging.limits import DecodeLimits, ModelInput
+from .body import over_the_cap
 
 __all__ = ["JPEG", "PNG", "WEBP", "CheckedUpload", "check_upload"]
 
@@ -200,7 +201,8 @@ class UploadSizeValidator(CapValidator):
     setting = "MAX_UPLOAD_BYTES"
 
     def __call__(self, data: bytes) -> None:
-        if len(data) > self.limit:
+        size = len(data)
+        if size > self._limit if self._limit is not None else over_the_cap(size):
             self.fail()
 
 

@@ -9,8 +9,8 @@ megabyte). Django's limits and its reading of part headers are kept:
 - DATA_UPLOAD_MAX_NUMBER_FILES (too_many_files), DATA_UPLOAD_MAX_NUMBER_FIELDS
   and DATA_UPLOAD_MAX_MEMORY_SIZE for non-file fields (400/413); parts of
   any kind, skipped ones included, at most the two counts together (400);
-  the file's own cap is the checks' (`checks.UploadSizeValidator`), the
-  same for every form of upload;
+  a file past the upload's cap (`body.over_the_cap`) is refused as its part
+  is found (413 file_too_large), before the form keeps a copy of it;
 - Content-Disposition and Content-Type read as Django's
   `parse_header_parameters` reads them (RFC 2231 filenames), but in linear
   time and bounded (`parameters.parse_parameters`), file names sanitised
@@ -35,6 +35,9 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 from rest_framework.parsers import BaseParser, DataAndFiles
 
+from .. import errors
+from ..context import Received
+from .body import over_the_cap
 from .parameters import parse_parameters
 
 # RFC 2046: 1 to 70 characters of a restricted set. Django's own check.
@@ -93,6 +96,11 @@ def parse_form(body: bytes, boundary: bytes) -> DataAndFiles:
         file_count += 1
         _count(file_count, settings.DATA_UPLOAD_MAX_NUMBER_FILES, TooManyFilesSent)
         data = _decoded(body[start:end], headers)
+        if over_the_cap(len(data)):
+            # Refused here, before the form keeps a copy: the audit gets its size only.
+            content_type, _ = parse_parameters(headers.get("content-type", ""))
+            received = Received(b"", file_name, content_type, size=len(data))
+            raise errors.FileTooLarge(received=received)
         # The part's type as sent, parameters and all: the checks read it, the audit keeps it.
         declared = headers.get("content-type", "")
         files.appendlist(name, _uploaded(name, file_name, declared, data))
