@@ -72,6 +72,8 @@ def check_outcome(row: dict, status: int, body: dict, request_id: str) -> str | 
     return None
 
 
+# The whole corpus decoded twice (typed and untyped) is ~20 s: in `make test`, not the quick lane.
+@pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", rows_or_missing(ROWS))
 def test_each_corpus_file_gets_its_expected_outcome(post_upload, corpus_dir, exported_model, row):
@@ -96,6 +98,7 @@ def status_and_code(response) -> tuple[int, str]:
     return response.status_code, response.json().get("code", "")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 @pytest.mark.parametrize("row", rows_or_missing(ROWS))
 def test_each_corpus_file_sent_with_no_type_gets_the_declared_answer(
