@@ -39,7 +39,6 @@ from .context import ApiContext, Arrival, Outcome, RequestRecord
 from .exceptions import error_response
 from .operations import metrics
 from .operations.logging import current_request_id
-from .upload import memory
 from .upload.body import cap_body
 
 logger = logging.getLogger("inference_api.requests")
@@ -139,8 +138,6 @@ def record_answered(**kwargs) -> None:
     finally:
         current_request_id.set("-")
         inflight.end()
-        del record  # the upload's bytes, which the record held until its row was written
-        memory.trim_after_answer()
 
 
 def _options_answer() -> HttpResponse:
