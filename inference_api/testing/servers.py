@@ -160,6 +160,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def minor_faults(pid: int) -> int:
+    """The page faults a process has taken that read nothing from disk (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[7])
+
+
 def reaped_cpu_seconds(pid: int) -> float:
     """CPU time of a process's children that have ended and been reaped by it (a zygote's)."""
     try:
