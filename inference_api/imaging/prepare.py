@@ -28,7 +28,7 @@ from typing import IO
 
 from PIL import Image, ImageFile, PngImagePlugin
 
-from analysis.cropping import REDUCING_GAP, resize_and_crop
+from analysis.cropping import resize_and_crop
 
 from .. import errors
 from ..context import Examined
@@ -42,6 +42,11 @@ Structure = jpeg.JpegStructure | png.PngStructure | webp.WebpStructure
 INSPECTORS = {JPEG: jpeg.inspect, PNG: png.inspect, WEBP: webp.inspect}
 # Pillow's own cap on inflated PNG text; png.inspect caps all compressed metadata first.
 PNG_TEXT_MEMORY_BYTES = 8 * 1024 * 1024
+# The box reduce of a frame (PNG, WebP) larger than the model needs: while its
+# short side stays above twice the resize's 256 px, as Image.thumbnail does it
+# (reducing_gap=2.0). A 2 MP PNG is halved first: its reduce and bicubic resize
+# take 3.5 ms instead of 8.2, within 2 levels of the bicubic alone (mean 0.3).
+DECODE_REDUCING_GAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -184,8 +189,8 @@ def _decode_webp(data: bytes, structure: webp.WebpStructure, min_side: int) -> I
 
 
 def reduce_factor(size: tuple[int, int], min_side: int) -> int:
-    """The box reduce the model's resize would apply itself (analysis.cropping's gap)."""
-    return max(1, int(min(size) / (min_side * REDUCING_GAP)))
+    """The box reduce made while decoding, before the model's bicubic resize."""
+    return max(1, int(min(size) / (min_side * DECODE_REDUCING_GAP)))
 
 
 def configure_pillow(limits: DecodeLimits) -> None:

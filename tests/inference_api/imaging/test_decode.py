@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from analysis.cropping import resize_and_crop
 from inference_api import errors
-from inference_api.imaging.limits import DecodeLimits
+from inference_api.imaging.limits import DecodeLimits, ModelInput
 from inference_api.imaging.pixels import reduced_rgb, to_rgb
-from inference_api.imaging.prepare import decode_picture
+from inference_api.imaging.prepare import decode_picture, prepare
+from inference_api.testing.images import photos
+from inference_api.testing.images.photos import encode as encode_photo
 from inference_api.testing.images.uploads import animated, encode, with_exif_orientation
 
 
@@ -46,8 +49,23 @@ def test_a_2_megapixel_jpeg_is_decoded_at_the_scale_the_model_needs():
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_a_picture_far_larger_than_needed_is_reduced_while_decoding(fmt):
-    # 2400 / (256 * 3) -> a box reduce by 3, as the model's own resize would do first.
-    assert decoded(encode(fmt, (3200, 2400)), fmt, 256).size == (1067, 800)
+    # 2400 / (256 * 2) -> a box reduce by 4: the short side stays above twice 256.
+    assert decoded(encode(fmt, (3200, 2400)), fmt, 256).size == (800, 600)
+    # 1224 / 512: a 2 MP PNG is halved.
+    assert decoded(encode(fmt, (1632, 1224)), fmt, 256).size == (816, 612)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_the_reduced_picture_gives_the_square_of_the_bicubic_resize_within_rounding(fmt):
+    """The box reduce before the bicubic resize changes the model's input by rounding only."""
+    photo = photos.photo((1632, 1224))
+    data = encode_photo(photo, fmt, lossless=True) if fmt == "WEBP" else encode_photo(photo, fmt)
+    prepared = prepare(data, DecodeLimits.from_settings(), ModelInput())
+    square = np.frombuffer(prepared.pixels, np.uint8).astype(int)
+    exact = np.asarray(resize_and_crop(photo, ModelInput()), dtype=int).ravel()
+    difference = np.abs(square - exact)
+    assert difference.max() <= 2
+    assert difference.mean() < 0.5
 
 
 def frame_of(mode: str) -> Image.Image:
