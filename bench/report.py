@@ -73,6 +73,7 @@ def breakdown_rows(results: dict) -> list[dict]:
             if not found or found["decode_ms"] is None:
                 continue
             rest = found["median_ms"] - found["decode_ms"] - found["forward_ms"]
+            bare = row["bare_warm_ms"]
             rows.append(
                 {
                     "label": label,
@@ -81,6 +82,8 @@ def breakdown_rows(results: dict) -> list[dict]:
                     "decode": ms(found["decode_ms"]),
                     "forward": ms(found["forward_ms"]),
                     "rest": ms(rest),
+                    # The ratio if nothing but this decode and the warm forward pass cost time.
+                    "floor": ratio((found["decode_ms"] + bare) / bare),
                 }
             )
     return rows
