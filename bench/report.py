@@ -173,7 +173,10 @@ def rejection_rows(results: dict) -> tuple[list[dict], list[dict]]:
 def promises(results: dict) -> list[dict]:
     """Each promise the bench guards, with this run's figure and verdict."""
     rows = results["latency"]
-    two_mp = rows["2 MP JPEG"]["servers"]["this"]["ratio"]
+    two_mp_row = rows["2 MP JPEG"]
+    two_mp = two_mp_row["servers"]["this"]["ratio"]
+    bare, decoded = two_mp_row["bare_warm_ms"], two_mp_row["servers"]["this"]["decode_ms"]
+    floor = decoded and (decoded + bare) / bare  # only the decode and the forward pass
     png = next(r for r in results["decode"] if r["label"] == "2 MP PNG")
     has_baseline = "baseline" in rows["2 MP JPEG"]["servers"]
     slower = [
@@ -199,7 +202,7 @@ def promises(results: dict) -> list[dict]:
     return [
         {
             "promise": f"2 MP JPEG within {target_2mp:.2f}x the warm bare forward pass",
-            "figure": ratio(two_mp),
+            "figure": f"{ratio(two_mp)} (floor {ratio(floor)})",
             "verdict": verdict(two_mp <= target_2mp),
         },
         {
