@@ -7,6 +7,10 @@ is charged too (to its address), before it is refused: a flood of wrong keys
 spends the client's limit like a flood of uploads.
 """
 
+import logging
+import time
+
+from django.conf import settings
 from django.http import HttpRequest
 
 from .. import errors
@@ -14,7 +18,9 @@ from ..context import Admission, Arrival
 from . import blockindex, counters
 from .apikeys import authenticate_api_key
 from .cors import foreign_origin
-from .ratelimits import enforce, ip_bucket, key_bucket
+from .ratelimits import Bucket, enforce, ip_bucket, key_bucket
+
+logger = logging.getLogger(__name__)
 
 
 def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
@@ -46,11 +52,9 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
     else:
         bucket = ip_bucket(ip)
     try:
-        tally = counters.tally(bucket.value, bucket.terms, blockindex.keys_for(ip))
-        block, failure = blockindex.lookup(ip, tally.listed), None
+        tally, block, failure = _count(ip, bucket)
     except counters.CACHE_ERRORS as exc:
-        tally, failure = None, exc
-        block = blockindex.lookup_without_cache(ip)
+        tally, block, failure = _count_after_failure(ip, bucket, exc)
     if block is not None:
         raise errors.Blocked()
     admission = Admission(
@@ -66,3 +70,43 @@ def admit_client(request: HttpRequest, arrival: Arrival) -> Admission:
     except errors.ApiError as exc:
         raise exc.carrying(admission=admission) from None
     return admission
+
+
+def _count(ip: str, bucket: Bucket) -> tuple[counters.Tally, blockindex.Entry | None, None]:
+    """The count and the block, in one round trip to the shared cache; raises CACHE_ERRORS."""
+    tally = counters.tally(bucket.value, bucket.terms, blockindex.keys_for(ip))
+    return tally, blockindex.lookup(ip, tally.listed), None
+
+
+def _count_after_failure(
+    ip: str, bucket: Bucket, failure: Exception
+) -> tuple[counters.Tally | None, blockindex.Entry | None, Exception | None]:
+    """The cache failed: the block from the database, and the count asked once more if
+    the database took longer to answer than the cache may.
+
+    A database that answers at once while the cache does not is the cache's
+    outage: the request is left uncounted (fail closed or open), at no extra
+    cost. One that answers only after the cache's timeout has passed is a
+    network that stalled both and is back, as when this replica's own link goes
+    down for a moment and comes up again while the request waits (the query
+    waited for it; tests/e2e/test_multihost.py cuts a replica's link under load):
+    the request is counted then, and answered, rather than refused for an outage
+    that is over. That second round trip may count the request twice (the
+    first one's command can reach Redis once the link is back): a request
+    over-counted, never one let through uncounted.
+    """
+    asked = time.monotonic()
+    block = blockindex.lookup_without_cache(ip)
+    if block is not None or time.monotonic() - asked <= settings.CACHE_TIMEOUT_SECONDS:
+        return None, block, failure
+    try:
+        counted = _count(ip, bucket)
+    except counters.CACHE_ERRORS as again:
+        return None, block, again
+    logger.warning(
+        "Rate-limit cache unavailable (%s), reached again after the database's %.1f s; "
+        "counted %s",
+        type(failure).__name__, time.monotonic() - asked, bucket.value,
+        extra={"rate_limit_failure": "recovered"},
+    )
+    return counted

@@ -19,6 +19,7 @@ what they prove and how to rerun them.
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ import redis
 
 from inference_api.testing import netns, services
 from inference_api.testing.edge import TEMPLATE, Balancer, without_comments
-from inference_api.testing.http import multipart
+from inference_api.testing.http import multipart, post
 from inference_api.testing.load import SteadyLoad, Tally, send, small_jpeg
 from inference_api.testing.replicas import NotReady, Replica
 from inference_api.testing.servers import (
@@ -321,6 +322,19 @@ def judge(
     return {name: [rid for rid in ok if by.get(rid) == name] for name in per_replica}
 
 
+def unanswered(fleet: Fleet, tally: Tally, since: float) -> list[str]:
+    """The answers that are not 200s, each with who gave it: a replica (its request line
+    names the id) or nginx. The app's 503 `service_unavailable` (its rate-limit store
+    unreachable) and nginx's look alike to the Tally."""
+    by = fleet.answered_by()
+    return [
+        f"{a.status} {a.code or a.error} Retry-After={a.retry_after!r} "
+        f"sent {a.started - since:+.2f} s, took {a.ended - a.started:.2f} s, "
+        f"answered by {by.get(a.request_id, 'nginx')} ({a.request_id})"
+        for a in tally.answers if not a.answered
+    ]
+
+
 def test_a_replica_cut_off_mid_load_loses_nothing_and_rejoins(fleet):
     survivor, cut = fleet.replicas
     idle_cpu, idle_from = survivor.cpu_seconds(), time.monotonic()
@@ -353,9 +367,47 @@ def test_a_replica_cut_off_mid_load_loses_nothing_and_rejoins(fleet):
     assert during.answered > 0, "the survivor kept serving"
     # Nothing was lost with the cut replica: a request nginx could not connect
     # was passed on (proxy_next_upstream), one in flight was answered once the
-    # link came back (within proxy_read_timeout).
-    assert tally.refused == 0
+    # link came back (within proxy_read_timeout), a request the cut replica was
+    # admitting too (its count waited for the link: admission.gate).
+    assert tally.refused == 0, unanswered(fleet, tally, cut_at)
     assert rejoined and late, "the cut-off replica serves again once its link is back"
+
+
+def test_a_request_a_replica_holds_when_its_link_is_cut_is_answered_once_it_is_back(fleet):
+    """The cut above, made certain to catch a request before its count (admission.gate).
+
+    The worker is stopped while the request reaches the replica, the link is
+    cut, the worker goes on: its round trip to the counters times out, the
+    blocklist's database read waits for the link, and the request is counted
+    then and answered, not refused 503 `service_unavailable` (as it was, once in
+    a full run of the cut-off above).
+    """
+    cut = fleet.replicas[1]
+    body = multipart(small_jpeg(), "image/jpeg", "held.jpg")
+    [worker] = worker_pids(cut.process.pid)[:1]
+    replies = []
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        # Sent to the replica itself: nginx has already handed the request over.
+        client = threading.Thread(target=lambda: replies.append(post(
+            cut.url, body, headers={"Host": "localhost", "X-Forwarded-For": "127.0.2.1"})))
+        client.start()
+        time.sleep(0.3)  # connected, the request in the replica's socket buffer
+        cut.host.cut()
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    try:
+        time.sleep(3)
+    finally:
+        cut.host.rejoin()
+    client.join(60)
+    [reply] = replies
+    audited = fleet.wait_audited([reply.request_id])
+    report("held while cut", status=reply.status, code=reply.json().get("code", ""),
+           took_s=round(reply.elapsed_ms / 1000, 1), audited=audited.get(reply.request_id))
+    assert reply.status == 200, reply.body
+    assert [outcome for outcome, _ in audited[reply.request_id]] == ["ok"]
+    assert "reached again after the database" in cut.log()
 
 
 def test_a_replica_whose_worker_is_killed_mid_load_loses_nothing(fleet):
@@ -485,3 +537,4 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+

@@ -181,6 +181,69 @@ def test_it_fails_closed_with_503_when_the_cache_is_down(settings, caplog):
     assert "failing closed" in caplog.text
 
 
+def _failing_once(monkeypatch, failures: int) -> list[str]:
+    """counters.tally raising TimeoutError `failures` times, then counting; the calls made."""
+    from inference_api.admission import counters
+
+    real, calls = counters.tally, []
+
+    def tally(*args, **kwargs):
+        calls.append("tally")
+        if len(calls) <= failures:
+            raise TimeoutError("timed out")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(counters, "tally", tally)
+    return calls
+
+
+def _database_lookup_taking(monkeypatch, seconds: float) -> None:
+    from inference_api.admission import blockindex
+
+    real = blockindex.lookup_without_cache
+
+    def lookup(ip):
+        time.sleep(seconds)
+        return real(ip)
+
+    monkeypatch.setattr(blockindex, "lookup_without_cache", lookup)
+
+
+def test_a_count_lost_while_the_network_stalled_is_asked_again_once_it_is_back(
+    settings, monkeypatch
+):
+    """The replica's link down for a moment (test_multihost's cut): the database fallback
+    waited for it to come back, so the request is counted and admitted, not refused."""
+    settings.RATELIMIT_FAIL_OPEN = False
+    settings.CACHE_TIMEOUT_SECONDS = 0.05
+    calls = _failing_once(monkeypatch, failures=1)
+    _database_lookup_taking(monkeypatch, 0.2)
+    admission = call()
+    assert admission.tally is not None and not admission.tally.over_limit
+    assert calls == ["tally", "tally"]
+
+
+def test_a_cache_outage_with_the_database_answering_at_once_is_not_asked_again(
+    settings, monkeypatch
+):
+    settings.RATELIMIT_FAIL_OPEN = False
+    settings.CACHE_TIMEOUT_SECONDS = 0.5
+    calls = _failing_once(monkeypatch, failures=99)
+    with pytest.raises(errors.LimiterUnavailable):
+        call()
+    assert calls == ["tally"]
+
+
+def test_a_count_that_fails_again_after_the_stall_fails_closed(settings, monkeypatch):
+    settings.RATELIMIT_FAIL_OPEN = False
+    settings.CACHE_TIMEOUT_SECONDS = 0.05
+    calls = _failing_once(monkeypatch, failures=99)
+    _database_lookup_taking(monkeypatch, 0.2)
+    with pytest.raises(errors.LimiterUnavailable):
+        call()
+    assert calls == ["tally", "tally"]
+
+
 def test_it_fails_open_when_configured_and_still_logs_it(settings, caplog):
     settings.CACHES = {**settings.CACHES, "ratelimit": unreachable_cache()}
     settings.RATELIMIT_FAIL_OPEN = True
