@@ -9,11 +9,13 @@ and the plain FastAPI service of `bench/compare.py`. The wire is
 
 import os
 import platform
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +28,13 @@ if str(REPO) not in sys.path:
 
 from inference_api.testing import http as wire  # noqa: E402
 from inference_api.testing.images import photos  # noqa: E402
-from inference_api.testing.servers import MALLOC_TUNED, LiveServer, gunicorn_server  # noqa: E402
+from inference_api.testing.servers import (  # noqa: E402
+    MALLOC_TUNED,
+    LiveServer,
+    cpu_seconds,
+    descendants,
+    gunicorn_server,
+)
 
 RESULTS_DIR = REPO / "bench" / "results"
 # The bench's own databases: every server gets a fresh PostgreSQL database
@@ -138,6 +146,48 @@ def machine() -> dict:
 
 def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
+
+
+def machine_cpu_seconds() -> float:
+    """CPU the whole machine has spent since boot, all cores together."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OwnCpu:
+    """The CPU of this process and of every process below it, sampled while the bench runs.
+
+    A server's workers and decoders are not all reaped up to this process
+    (a decoder's zygote is not waited for), so their CPU is read from /proc
+    every `interval` seconds and the last figure of each process kept: a
+    process that ends between two samples loses at most that interval's.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.seen: dict[int, float] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "OwnCpu":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def seconds(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime + sum(self.seen.values())
+
+    def _sample(self) -> None:
+        while not self.stopped.wait(self.interval):
+            for pid in descendants(os.getpid()):
+                spent = cpu_seconds(pid)
+                if spent:
+                    self.seen[pid] = spent
 
 
 def git(*args: str, cwd: Path = REPO) -> str:

@@ -16,9 +16,12 @@ NAMES = {"this": "this checkout", "baseline": "baseline", "fastapi": "plain Fast
 # Medians of the same code on this shared machine move by a few percent from
 # run to run: "not slower than the baseline" allows this much.
 NOISE = 1.05
-# A load average above this at the start or the end: the report says the
-# machine was busy and its verdicts are not to be trusted.
+# A load average above this at the start, or other processes taking more than
+# this share of one core over the run: the report says the machine was busy
+# and its verdicts are not to be trusted. (The load at the end is mostly the
+# bench's own: its throughput measure keeps 4 clients going.)
 BUSY_LOAD = 1.0
+BUSY_OTHERS = 0.2
 
 
 def ms(value: float | None) -> str:
@@ -35,6 +38,22 @@ def verdict(ok: bool | None) -> str:
 
 def count(value: int) -> str:
     return f"{value:,}"
+
+
+def others_share(results: dict) -> float:
+    """Other processes' CPU over the run, as a share of one core (0 when not measured)."""
+    cpu = results.get("cpu")
+    return cpu["other_seconds"] / (results["minutes"] * 60) if cpu else 0.0
+
+
+def other_cpu(results: dict) -> str:
+    cpu = results.get("cpu")
+    if not cpu:
+        return "-"
+    return (
+        f"{cpu['other_seconds']:.1f} CPU-s ({others_share(results):.0%} of one core), "
+        f"beside the bench's own {cpu['bench_seconds']:.0f} CPU-s"
+    )
 
 
 def latency_rows(results: dict) -> list[dict]:
@@ -252,7 +271,8 @@ def context(results: dict, figure: str) -> dict:
         "load_before": " / ".join(f"{v:.2f}" for v in results["load_before"]),
         "load_after": " / ".join(f"{v:.2f}" for v in results["load_after"]),
         "minutes": f"{results['minutes']:.1f}",
-        "busy": results["load_before"][0] > BUSY_LOAD or results["load_after"][0] > BUSY_LOAD,
+        "other_cpu": other_cpu(results),
+        "busy": results["load_before"][0] > BUSY_LOAD or others_share(results) > BUSY_OTHERS,
         "promises": promises(results),
         "latency": latency_rows(results),
         "breakdown": breakdown_rows(results),

@@ -122,11 +122,15 @@ def main() -> None:
         "checkout": checkout_state(),
         "load_before": harness.load_average(),
     }
+    machine_before = harness.machine_cpu_seconds()
     setup_django()
-    results.update(run(options, args.baseline or None))
+    with harness.OwnCpu() as own:
+        results.update(run(options, args.baseline or None))
     results["machine"] = harness.machine()
     results["load_after"] = harness.load_average()
     results["minutes"] = (time.monotonic() - started) / 60
+    others = harness.machine_cpu_seconds() - machine_before - own.seconds()
+    results["cpu"] = {"bench_seconds": own.seconds(), "other_seconds": max(0.0, others)}
     harness.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (harness.RESULTS_DIR / "results.json").write_text(json.dumps(results, indent=1, default=str))
     report.write(results, args.docs)
