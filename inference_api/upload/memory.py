@@ -40,19 +40,20 @@ class _MallInfo2(ctypes.Structure):
     ]  # fmt: skip
 
 
-def _libc():
-    name = ctypes.util.find_library("c")
+def _libc_function(name: str, restype=None):
+    """A function of the C library, or None where there is none (not glibc, or too old)."""
+    library = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        if libc is None:
-            return None, None
-        libc.mallinfo2.restype = _MallInfo2
-        return libc.malloc_trim, libc.mallinfo2
+        function = getattr(ctypes.CDLL(library), name) if library else None
     except (OSError, AttributeError):
-        return None, None  # not glibc (2.33+): nothing kept to give back this way
+        return None
+    if function is not None and restype is not None:
+        function.restype = restype
+    return function
 
 
-_malloc_trim, _mallinfo2 = _libc()
+_malloc_trim = _libc_function("malloc_trim")
+_mallinfo2 = _libc_function("mallinfo2", _MallInfo2)  # glibc 2.33+
 
 
 def note_body(declared: int, chunked: bool) -> None:
@@ -61,9 +62,9 @@ def note_body(declared: int, chunked: bool) -> None:
         _pending.trim = True
 
 
-def free_heap_bytes() -> int:
-    """What glibc's heap holds free (in every arena), 0 where that is not known."""
-    return _mallinfo2().fordblks if _mallinfo2 is not None else 0
+def free_heap_bytes() -> int | None:
+    """What glibc's heap holds free (in every arena), None where that is not known."""
+    return _mallinfo2().fordblks if _mallinfo2 is not None else None
 
 
 def trim_after_answer(**_kwargs) -> bool:
@@ -81,7 +82,7 @@ def _trim(keep_pending: bool) -> bool:
         return False
     _pending.trim = keep_pending
     free = free_heap_bytes()
-    if free <= KEEP_FREE_BYTES:
-        return False
+    if free is not None and free <= KEEP_FREE_BYTES:
+        return False  # an ordinary upload's: the next request reuses it
     _malloc_trim(0)
     return True
