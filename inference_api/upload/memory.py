@@ -40,13 +40,20 @@ class _MallInfo2(ctypes.Structure):
     ]  # fmt: skip
 
 
-def _libc_function(name: str, restype=None):
-    """A function of the C library, or None where there is none (not glibc, or too old)."""
+def _load_libc() -> ctypes.CDLL | None:
     library = ctypes.util.find_library("c")
     try:
-        function = getattr(ctypes.CDLL(library), name) if library else None
-    except (OSError, AttributeError):
+        return ctypes.CDLL(library) if library else None
+    except OSError:
         return None
+
+
+_LIBC = _load_libc()
+
+
+def _libc_function(name: str, restype=None):
+    """A function of the C library, or None where there is none (not glibc, or too old)."""
+    function = getattr(_LIBC, name, None) if _LIBC is not None else None
     if function is not None and restype is not None:
         function.restype = restype
     return function

@@ -51,7 +51,7 @@ def test_an_ordinary_large_upload_leaves_the_forward_pass_its_memory():
     """A 3 MB PNG is followed by no trim: the next request faults nothing back in.
 
     A trim after it handed the forward pass's activations back to the kernel
-    too, and the next photo faulted them in again (~10 MB, 4-6 ms of a ~14 ms
+    too, and the next photo faulted them in again (~16 MB, 4-6 ms of a ~14 ms
     forward pass). Counted in page faults, not time: the worker's minor faults
     while serving a photo right after the PNG, against a photo after a photo.
     """
