@@ -97,9 +97,9 @@ def inference_ready(network: torch.nn.Module) -> torch.nn.Module:
 
     - ReLU6 in place: each one follows a convolution whose output nothing else
       reads (EfficientNet-Lite has no squeeze-and-excitation branch).
-    - A `static_padding` ZeroPad2d with equal sides becomes the convolution's
-      own zero padding (one pass instead of a padded copy); the asymmetric
-      ones of the stride-2 convolutions stay.
+    - Every `static_padding` ZeroPad2d becomes the convolution's own zero
+      padding (`pad_inside`): no padded copy, and nothing between the
+      convolutions that would split oneDNN's fused kernels.
     - Channels-last weights (NHWC), which the CPU convolutions run faster.
 
     torch.jit.optimize_for_inference is not used: its MKLDNN graph cannot be
@@ -111,11 +111,33 @@ def inference_ready(network: torch.nn.Module) -> torch.nn.Module:
             module.inplace = True
         padding = getattr(module, "static_padding", None)
         if isinstance(module, torch.nn.Conv2d) and isinstance(padding, torch.nn.ZeroPad2d):
-            left, right, top, bottom = padding.padding
-            if left == right and top == bottom and module.padding == (0, 0):
-                module.padding = (top, left)
+            if pad_inside(module, padding.padding):
                 module.static_padding = torch.nn.Identity()
     return ready.to(memory_format=torch.channels_last)
+
+
+def pad_inside(conv: torch.nn.Conv2d, padding: tuple[int, int, int, int]) -> bool:
+    """Make `conv` pad its input by `padding` (left, right, top, bottom) itself; False if it cannot.
+
+    A convolution pads both sides alike, TensorFlow's "same" padding of a
+    stride-2 convolution one more at the end (right, bottom). That one is the
+    symmetric padding of the larger side with the kernel grown at its start
+    by zeros, one row or column per pixel of difference: every output sums
+    the same products, plus products with zero (`tests/analysis/test_export.py`).
+    """
+    left, right, top, bottom = padding
+    grow_x, grow_y = right - left, bottom - top
+    if conv.padding != (0, 0) or conv.dilation != (1, 1) or min(grow_x, grow_y) < 0:
+        return False
+    if grow_x or grow_y:
+        weight = conv.weight.detach()
+        out_channels, in_channels, height, width = weight.shape
+        grown = weight.new_zeros(out_channels, in_channels, height + grow_y, width + grow_x)
+        grown[:, :, grow_y:, grow_x:] = weight
+        conv.weight = torch.nn.Parameter(grown, requires_grad=conv.weight.requires_grad)
+        conv.kernel_size = (height + grow_y, width + grow_x)
+    conv.padding = (bottom, right)
+    return True
 
 
 def _trace_and_save(

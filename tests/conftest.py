@@ -72,9 +72,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def exported_model() -> str:
     """The real model, exported once into the suite's models storage; its SHA-256.
 
-    The export is kept between runs (var/test/models) and guarded by a file
-    lock, since several test processes may start at once.
+    The export is kept between runs (var/test/models), made again when
+    `analysis/export.py` has changed since, and guarded by a file lock, since
+    several test processes may start at once.
     """
+    from analysis import export
     from analysis.export import export_model, sidecar_name
 
     name = settings.MODEL_FILE_NAME
@@ -83,7 +85,9 @@ def exported_model() -> str:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (storage.exists(name) and storage.exists(sidecar_name(name))):
+        if not (storage.exists(name) and storage.exists(sidecar_name(name))) or (
+            storage.get_modified_time(name).timestamp() < Path(export.__file__).stat().st_mtime
+        ):
             export_model(storage=storage, name=name)
         with storage.open(sidecar_name(name), "rb") as sidecar:
             return sidecar.read().decode().strip()
