@@ -13,9 +13,10 @@ Only when more than `KEEP_FREE_BYTES` of the heap is free, though. The trim
 gives back every free page, the forward pass's activations included (torch
 takes them from the same heap): a trim after each 3 MB PNG made the next
 forward pass fault ~16 MB back in (4,100 page faults, 4-6 ms of a ~14 ms
-pass). What an ordinary upload leaves free (15-21 MiB after a 2 MP PNG) is
-below the bar and is reused by the next one; eight 10 MiB bodies refused at
-the cap are above it.
+pass). What an ordinary upload leaves free (19-27 MiB after a 2 MP PNG; the
+oneDNN-fused forward pass takes larger buffers than the plain one's 15-21)
+is below the bar and is reused by the next one; eight 10 MiB bodies refused
+at the cap are above it.
 """
 
 import ctypes

@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, storages
 
@@ -96,3 +97,22 @@ def test_after_a_failure_it_waits_before_touching_storage_again(settings, tmp_pa
     with pytest.raises(ModelUnavailable, match="failed recently"):
         model_store.get_model()
     model_store.reset_model()
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "plain"])
+def test_the_loaded_model_runs_oneDNNs_fused_plan_from_its_warm_up(copy_storage, settings, fused):
+    """TORCH_ONEDNN_FUSION picks the plan; the warm-up at load has already compiled it.
+
+    The graph TorchScript last ran is the last warm-up pass's: with the
+    setting on, it is made of oneDNN's fusion groups, so no request pays for
+    their compilation.
+    """
+    settings.TORCH_ONEDNN_FUSION = fused
+    was = torch.jit.onednn_fusion_enabled()
+    try:
+        model = model_store.load_model(storage=copy_storage)  # held: the graph is its module's
+        graph = torch.jit.last_executed_optimized_graph()
+    finally:
+        torch.jit.enable_onednn_fusion(was)
+    assert model.module is not None and graph is not None
+    assert ("prim::oneDNNFusionGroup" in str(graph)) is fused
