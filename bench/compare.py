@@ -9,8 +9,10 @@ channels-last tensor the served graph is fastest on), top-5 labels in JSON.
 The sizes and the interpolation are read from the model file's metadata, as
 the service reads them. One uvicorn worker, one torch thread (the service's
 TORCH_THREADS), the work done inline in an async endpoint, so one request at
-a time, as in a sync gunicorn worker. No checks, no sandbox, no audit, no
-rate limit: what those cost the service is the difference.
+a time, as in a sync gunicorn worker. TorchScript as it comes: the service
+turns on oneDNN's fusion where it loads the model (`load_model`,
+TORCH_ONEDNN_FUSION), a plain service would not. No checks, no sandbox, no
+audit, no rate limit: what those cost the service is the difference.
 
     uvicorn bench.compare:app      # BENCH_MODEL_FILE=<the .pt file> in the environment
 """

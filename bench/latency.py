@@ -5,8 +5,9 @@ baseline, the plain FastAPI service; the order rotating per round), timed by
 the client end to end (connect, upload, answer; a new connection each time,
 TCP_NODELAY). After each request the bare TorchScript forward pass runs three
 times in this process on the model's input for that image (the model loaded
-by `analysis.model_store.load_model`, the input by
-`analysis.preprocessing.preprocess`, one torch thread as in the servers):
+by `analysis.model_store.load_model`, so run as the service runs it, oneDNN's
+fusion included; the input by `analysis.preprocessing.preprocess`, one torch
+thread as in the servers):
 the first on caches the request has just evicted, the other two warm, the
 model's best. The ratio is the API's median over the warm median. So every
 figure of an image is taken under the same background load.
