@@ -139,6 +139,8 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # As the bench process loaded the model: the service's TORCH_ONEDNN_FUSION.
+        "onednn_fusion": torch.jit.onednn_fusion_enabled(),
         "pillow": PIL.__version__,
         "django": django.__version__,
     }
