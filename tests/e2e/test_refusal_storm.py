@@ -67,6 +67,7 @@ def test_a_storm_of_walk_refusals_from_two_clients_leaves_photos_at_most_twice_a
             threading.Thread(target=storm, args=(server.url, refused, stop, answers))
             for _ in range(2)
         ]
+        started = time.monotonic()
         for attacker in attackers:
             attacker.start()
         time.sleep(1.0)  # the storm is on before the photos go
@@ -76,8 +77,10 @@ def test_a_storm_of_walk_refusals_from_two_clients_leaves_photos_at_most_twice_a
             stop.set()
             for attacker in attackers:
                 attacker.join()
+        lasted = time.monotonic() - started
     print(f"photo median alone {alone:.0f} ms, under a storm of {len(answers)} refusals "
-          f"{under_storm:.0f} ms")  # fmt: skip
+          f"in {lasted:.1f} s {under_storm:.0f} ms")  # fmt: skip
     assert set(answers) == {HTTPStatus.UNPROCESSABLE_ENTITY}
-    assert len(answers) > PHOTOS, "the storm was no storm"
+    # At its pace for the whole series (a count fixed in advance fails once photos are fast).
+    assert len(answers) >= 0.8 * len(attackers) * ATTACK_RATE * lasted, "the storm was no storm"
     assert under_storm <= MOST_SLOWDOWN * alone
