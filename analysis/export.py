@@ -127,7 +127,9 @@ def pad_inside(conv: torch.nn.Conv2d, padding: tuple[int, int, int, int]) -> boo
     """
     left, right, top, bottom = padding
     grow_x, grow_y = right - left, bottom - top
-    if conv.padding != (0, 0) or conv.dilation != (1, 1) or min(grow_x, grow_y) < 0:
+    if conv.padding != (0, 0) or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
+        return False
+    if min(grow_x, grow_y) < 0:
         return False
     if grow_x or grow_y:
         weight = conv.weight.detach()

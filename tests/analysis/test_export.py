@@ -55,9 +55,11 @@ def test_a_padding_longer_at_the_start_is_left_to_the_pad(padding):
     assert conv.kernel_size == (3, 3) and conv.padding == (0, 0)
 
 
-def test_a_dilated_or_already_padded_convolution_is_left_as_it_is():
+def test_a_dilated_already_padded_or_reflecting_convolution_is_left_as_it_is():
     dilated = torch.nn.Conv2d(8, 8, 3, dilation=2)
     padded = torch.nn.Conv2d(8, 8, 3, padding=1)
-    assert not pad_inside(dilated, (0, 1, 0, 1))
-    assert not pad_inside(padded, (0, 1, 0, 1))
+    reflecting = torch.nn.Conv2d(8, 8, 3, padding_mode="reflect")
+    for conv in (dilated, padded, reflecting):
+        assert not pad_inside(conv, (0, 1, 0, 1))
     assert dilated.kernel_size == (3, 3) and padded.padding == (1, 1)
+    assert reflecting.kernel_size == (3, 3) and reflecting.padding == (0, 0)
