@@ -77,7 +77,6 @@ def exported_model() -> str:
     several test processes may start at once.
     """
     from analysis import export
-    from analysis.export import export_model, sidecar_name
 
     name = settings.MODEL_FILE_NAME
     storage = storages["models"]
@@ -85,11 +84,11 @@ def exported_model() -> str:
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (storage.exists(name) and storage.exists(sidecar_name(name))) or (
+        if not (storage.exists(name) and storage.exists(export.sidecar_name(name))) or (
             storage.get_modified_time(name).timestamp() < Path(export.__file__).stat().st_mtime
         ):
-            export_model(storage=storage, name=name)
-        with storage.open(sidecar_name(name), "rb") as sidecar:
+            export.export_model(storage=storage, name=name)
+        with storage.open(export.sidecar_name(name), "rb") as sidecar:
             return sidecar.read().decode().strip()
 
 

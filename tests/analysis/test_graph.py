@@ -1,11 +1,12 @@
 """The served graph, optimised for the CPU, answers as the plain traced graph does.
 
 The optimised graph is the exported file, loaded by the server's own loader
-and fed the channels-last tensor `to_tensor` makes; the plain one is the same
-network traced and frozen as it comes (`plain_torchscript`), fed the NCHW
-tensor it was served before. Both run at batch 1, as the server does. Inputs:
-the labelled photographs of test_accuracy.py, and every valid image of the
-corpus made into the model's square by the decoder's own `prepare`.
+(with oneDNN's fusion, as served) and fed the channels-last tensor
+`to_tensor` makes; the plain one is the same network traced and frozen as
+it comes (`plain_torchscript`), fed the NCHW tensor it was served before,
+and run without the fusion. Both run at batch 1, as the server does.
+Inputs: the labelled photographs of test_accuracy.py, and every valid image
+of the corpus made into the model's square by the decoder's own `prepare`.
 
 Tolerance: 1e-4 on every class's probability. The two graphs do the same
 arithmetic in another order (NHWC convolutions, padding inside the
@@ -25,7 +26,7 @@ from PIL import Image
 from skimage import data
 
 from analysis.export import build_network, plain_torchscript
-from analysis.model_store import LoadedModel
+from analysis.model_store import WARM_UP_PASSES, LoadedModel
 from analysis.preprocessing import preprocess, to_tensor
 from inference_api.testing import corpus
 
@@ -43,9 +44,23 @@ VALID_FILES = valid_corpus_files()
 
 @pytest.fixture(scope="session")
 def plain_module(model: LoadedModel) -> torch.jit.ScriptModule:
-    """The network traced and frozen as it comes, saved and loaded back."""
+    """The network traced and frozen as it comes, saved and loaded back, run unfused.
+
+    The fusion switch is the process's and read when a graph's plan is built,
+    on its first passes: those run with it off, so this graph's plan stays plain.
+    """
     saved = plain_torchscript(build_network(), model.metadata)
-    return torch.jit.load(io.BytesIO(saved), map_location="cpu").eval()
+    module = torch.jit.load(io.BytesIO(saved), map_location="cpu").eval()
+    was = torch.jit.onednn_fusion_enabled()
+    torch.jit.enable_onednn_fusion(False)
+    try:
+        with torch.inference_mode():
+            for _ in range(WARM_UP_PASSES):
+                module(torch.zeros(1, 3, model.metadata.input_size, model.metadata.input_size))
+        assert "prim::oneDNNFusionGroup" not in str(torch.jit.last_executed_optimized_graph())
+    finally:
+        torch.jit.enable_onednn_fusion(was)
+    return module
 
 
 def probabilities(module: torch.jit.ScriptModule, batch: torch.Tensor) -> torch.Tensor:
